@@ -1,0 +1,187 @@
+"""`feeds.yml`: the user's contract. Validated on start; every problem names the feed and the key."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+VENDORS = ("sailthru", "simon", "apsis", "encharge", "leanplum")
+SCHEMES = ("file", "s3", "sftp", "apsis", "http", "https")
+DEFAULT_DUCKDB = "warehouse/engagement.duckdb"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """A problem in feeds.yml or its environment; the message is one line naming the feed and the key."""
+
+
+class S3Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None  # a named profile of the AWS chain; keys never appear here
+
+
+class SFTPOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    known_hosts: str = "~/.ssh/known_hosts"
+    key_file: str | None = None
+    password_env: str | None = None  # name of the environment variable holding the password
+    timeout: float = 30.0
+
+
+class APIOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    base_url: str
+    client_id_env: str
+    client_secret_env: str
+    start_at: str | None = None  # first window start (ISO date) when nothing was loaded yet
+    attributes: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    poll_interval: float = 2.0
+    max_window_days: int = 90
+
+
+class Feed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+    vendor: Literal["sailthru", "simon", "apsis", "encharge", "leanplum"]
+    uri: str
+    format: Literal["auto", "csv", "tsv", "json", "jsonl", "parquet"] = "auto"
+    s3: S3Options = Field(default_factory=S3Options)
+    sftp: SFTPOptions = Field(default_factory=SFTPOptions)
+    api: APIOptions | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    hash_emails: bool = False  # hash clear-text e-mail columns at load, so raw holds no clear text either
+    max_batch_bytes: int = 1_000_000_000
+    max_batch_files: int = 500
+
+    @field_validator("uri")
+    @classmethod
+    def _check_uri(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {', '.join(s + '://' for s in SCHEMES)}; got {value!r}")
+        if parsed.scheme in ("s3", "sftp") and not parsed.netloc:
+            raise ValueError(f"{parsed.scheme}:// needs a host or bucket: {value!r}")
+        if parsed.scheme == "file" and not parsed.path:
+            raise ValueError(f"file:// needs a path: {value!r}")
+        return value
+
+    @property
+    def scheme(self) -> str:
+        return urlparse(self.uri).scheme
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    duckdb: str | None = None
+    memory_limit: str = "1GB"
+    threads: int | None = None
+    quarantine_retry: bool = False
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    settings: Settings = Field(default_factory=Settings)
+    feeds: list[Feed]
+
+    def feed(self, name: str) -> Feed:
+        for feed in self.feeds:
+            if feed.name == name:
+                return feed
+        raise ConfigError(f"feed {name!r}: not in the configuration (known: {', '.join(self.names())})")
+
+    def names(self) -> list[str]:
+        return [f.name for f in self.feeds]
+
+    @property
+    def duckdb_path(self) -> Path:
+        return Path(os.environ.get("ENGAGEMENT_DUCKDB") or self.settings.duckdb or DEFAULT_DUCKDB)
+
+
+def _expand(value: Any, where: str) -> Any:
+    """Replace ${VAR} by the environment variable; a missing one is a configuration error."""
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            var = match.group(1)
+            if var not in os.environ:
+                raise ConfigError(f"{where}: environment variable {var} is not set")
+            return os.environ[var]
+
+        return _ENV_REF.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _feed_label(raw: Any, index: int) -> str:
+    if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+        return f"feed {raw['name']!r}"
+    return f"feed #{index + 1}"
+
+
+def parse_config(data: Any, source: str = "feeds.yml") -> Config:
+    if not isinstance(data, dict) or not isinstance(data.get("feeds"), list):
+        raise ConfigError(f"{source}: expected a mapping with a 'feeds:' list")
+    feeds_raw = data["feeds"]
+    expanded_feeds = [_expand(f, _feed_label(f, i)) for i, f in enumerate(feeds_raw)]
+    settings = _expand(data.get("settings", {}), "settings")
+    try:
+        config = Config.model_validate({**data, "settings": settings, "feeds": expanded_feeds})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = list(err["loc"])
+        if loc and loc[0] == "feeds" and len(loc) > 1 and isinstance(loc[1], int):
+            label = _feed_label(feeds_raw[loc[1]], loc[1])
+            key = ".".join(str(p) for p in loc[2:]) or "(feed)"
+        else:
+            label, key = source, ".".join(str(p) for p in loc)
+        raise ConfigError(f"{label}: key {key!r}: {err['msg']}") from None
+    seen: set[str] = set()
+    for feed in config.feeds:
+        if feed.name in seen:
+            raise ConfigError(f"feed {feed.name!r}: key 'name': used by two feeds")
+        seen.add(feed.name)
+        _check_references(feed)
+    return config
+
+
+def _check_references(feed: Feed) -> None:
+    """Secrets are referenced by environment variable name; the variable must exist now, not mid-run."""
+    refs: list[tuple[str, str | None]] = [("sftp.password_env", feed.sftp.password_env)]
+    if feed.api is not None:
+        refs += [("api.client_id_env", feed.api.client_id_env), ("api.client_secret_env", feed.api.client_secret_env)]
+    for key, var in refs:
+        if var and var not in os.environ:
+            raise ConfigError(f"feed {feed.name!r}: key {key!r}: environment variable {var} is not set")
+    if feed.sftp.key_file and feed.scheme == "sftp":
+        path = Path(os.path.expanduser(feed.sftp.key_file))
+        if not path.is_file():
+            raise ConfigError(f"feed {feed.name!r}: key 'sftp.key_file': no such file {path}")
+    if feed.scheme == "apsis" and feed.api is None:
+        raise ConfigError(f"feed {feed.name!r}: key 'api': an apsis:// feed needs an api: block")
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file (pass --config PATH)") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    return parse_config(data, str(path))

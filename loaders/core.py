@@ -1,0 +1,521 @@
+"""The load core: files -> raw tables, by name, exactly once per file version, one transaction per batch.
+
+A batch is many files of one raw table and one format, read by a single DuckDB statement (a UNION ALL BY
+NAME of one reader per file, so each row knows its file and its row number). New headers become new columns
+first; the insert matches columns by name; the ledger rows of the batch are written in the same
+transaction. If the batch fails, its files are retried one by one so that one bad file is quarantined and
+the others still load.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from .config import Config, Feed
+from .transports import RemoteFile, Transport, TransportError, open_transport, safe_relpath
+from .vendors import Layout, Route, get_layout, sniff
+from .warehouse import (
+    LINEAGE_COLUMNS,
+    META_SCHEMA,
+    RAW_SCHEMA,
+    quote_ident,
+    raw_table,
+    table_columns,
+)
+
+PARTITION_PREFIX = "_part_"
+
+
+class FileRejected(Exception):
+    """A file that cannot be loaded as it is; it is quarantined with this message."""
+
+
+def fault_point(name: str) -> None:
+    """Test hook: FEEDS_FAULT=<name>[:kill] raises (or SIGKILLs the process) at this point of a batch."""
+    spec = os.environ.get("FEEDS_FAULT", "")
+    if not spec:
+        return
+    point, _, action = spec.partition(":")
+    if point != name:
+        return
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    raise RuntimeError(f"injected fault at {name}")
+
+
+@dataclass
+class PendingFile:
+    feed: Feed
+    remote: RemoteFile
+    route: Route
+    replaces: bool  # an earlier version of this URI is loaded and must be replaced
+    local: Path | None = None
+    fmt: str | None = None
+    gzip: bool = False
+
+
+@dataclass
+class FeedResult:
+    feed: str
+    files_seen: int = 0
+    files_loaded: int = 0
+    files_quarantined: int = 0
+    files_waiting: int = 0
+    rows: int = 0
+    bytes: int = 0
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    load_id: str
+    feeds: list[FeedResult]
+    elapsed: float = 0.0
+
+    @property
+    def quarantined(self) -> int:
+        return sum(f.files_quarantined for f in self.feeds)
+
+    @property
+    def failed(self) -> bool:
+        return any(f.errors for f in self.feeds)
+
+
+class Progress:
+    """Callbacks for the CLI's progress bar; the default does nothing."""
+
+    def add_total(self, files: int, nbytes: int) -> None: ...
+
+    def advance(self, files: int, nbytes: int, rows: int) -> None: ...
+
+
+def new_load_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# ---------------------------------------------------------------- ledger
+
+
+def ledger_state(con: duckdb.DuckDBPyConnection, feed: str) -> dict[str, dict[str, str]]:
+    """uri -> {version: status} for the loaded and quarantined versions of a feed's files."""
+    rows = con.execute(
+        f"select uri, version, status from {META_SCHEMA}.files where feed = ? and status in ('loaded', 'quarantined')",
+        [feed],
+    ).fetchall()
+    state: dict[str, dict[str, str]] = {}
+    for uri, version, status in rows:
+        state.setdefault(uri, {})[version] = status
+    return state
+
+
+def plan_feed(
+    con: duckdb.DuckDBPyConnection, feed: Feed, layout: Layout, files: Iterable[RemoteFile], retry_quarantined: bool
+) -> tuple[list[PendingFile], int]:
+    """The files of a feed that are not yet loaded in this version. Returns (pending, files seen)."""
+    state = ledger_state(con, feed.name)
+    pending: list[PendingFile] = []
+    seen = 0
+    for remote in files:
+        route = layout.route(remote.relpath)
+        if route is None or route.kind != "data":
+            continue
+        seen += 1
+        versions = state.get(remote.uri, {})
+        status = versions.get(remote.version)
+        if status == "loaded" or (status == "quarantined" and not retry_quarantined):
+            continue
+        replaces = any(s == "loaded" for s in versions.values())
+        pending.append(PendingFile(feed, remote, route, replaces))
+    return pending, seen
+
+
+def _batches(files: Sequence[PendingFile], max_bytes: int, max_files: int) -> list[list[PendingFile]]:
+    groups: dict[tuple[str, str | None, bool], list[PendingFile]] = {}
+    for f in files:
+        groups.setdefault((f.route.table, f.fmt, f.gzip), []).append(f)
+    batches: list[list[PendingFile]] = []
+    for key in sorted(groups, key=lambda k: (k[0], k[1] or "", k[2])):
+        current: list[PendingFile] = []
+        size = 0
+        for f in sorted(groups[key], key=lambda p: p.remote.uri):
+            if current and (size + f.remote.size > max_bytes or len(current) >= max_files):
+                batches.append(current)
+                current, size = [], 0
+            current.append(f)
+            size += f.remote.size
+        if current:
+            batches.append(current)
+    return batches
+
+
+# ---------------------------------------------------------------- readers
+
+
+def _reader(f: PendingFile, i: int, params: dict[str, object], json_columns: dict[str, str] | None) -> str:
+    """One file's reader as SQL; the path and every option value are bound parameters."""
+    params[f"p{i}"] = str(f.local)
+    compression = "gzip" if f.gzip else "none"
+    if f.fmt in ("csv", "tsv"):
+        params[f"d{i}"] = "\t" if f.fmt == "tsv" else ","
+        return (
+            f"read_csv($p{i}, all_varchar = true, header = true, delim = $d{i}, quote = '\"', escape = '\"',"
+            f" compression = '{compression}', auto_detect = true, null_padding = false, strict_mode = true,"
+            " encoding = 'utf-8', hive_partitioning = false)"
+        )
+    if f.fmt == "json":
+        params[f"c{i}"] = json_columns or {}
+        return f"read_json($p{i}, columns = $c{i}, format = 'auto', compression = '{compression}', hive_partitioning = false)"
+    if f.fmt == "parquet":
+        return f"read_parquet($p{i}, hive_partitioning = false)"
+    raise FileRejected(f"{f.remote.uri}: unknown file format; set the feed's format: option")
+
+
+def _json_keys(con: duckdb.DuckDBPyConnection, files: Sequence[PendingFile]) -> dict[str, str]:
+    """Every top-level key in the batch (not a sample): a key first seen in the last line still lands."""
+    compression = "gzip" if files[0].gzip else "none"
+    rows = con.execute(
+        "select k, min(i) from (select unnest(json_keys(json)) as k, ordinality as i"
+        f" from read_json_objects($files, format = 'auto', compression = '{compression}') with ordinality)"
+        " group by k order by 2",
+        {"files": [str(f.local) for f in files]},
+    ).fetchall()
+    columns: dict[str, str] = {}
+    lowered: set[str] = set()
+    for (key,) in ((r[0],) for r in rows):
+        if key.lower() in lowered:
+            continue  # the same name in another case: DuckDB matches names case-insensitively
+        lowered.add(key.lower())
+        columns[key] = "VARCHAR"
+    return columns
+
+
+def _batch_query(
+    con: duckdb.DuckDBPyConnection, files: Sequence[PendingFile], load_id: str, loaded_at: datetime
+) -> tuple[str, dict[str, object], list[str]]:
+    params: dict[str, object] = {"load_id": load_id, "loaded_at": loaded_at}
+    json_columns = _json_keys(con, files) if files[0].fmt == "json" else None
+    part_keys = sorted({k for f in files for k in f.route.partitions})
+    selects = []
+    for i, f in enumerate(files):
+        params[f"u{i}"] = f.remote.uri
+        params[f"v{i}"] = f.remote.version
+        parts = []
+        for key in part_keys:
+            params[f"k{i}_{len(parts)}"] = f.route.partitions.get(key)
+            parts.append(f"$k{i}_{len(parts)}::varchar as {quote_ident(PARTITION_PREFIX + key)}")
+        part_sql = "".join(", " + p for p in parts)
+        row = "file_row_number + 1" if f.fmt == "parquet" else "ordinality"
+        source = _reader(f, i, params, json_columns)
+        if f.fmt == "parquet":
+            source = source[:-1] + ", file_row_number = true)"
+            body = f"select * exclude (file_row_number), {row} as _source_row"
+        else:
+            source += " with ordinality"
+            body = "select * exclude (ordinality), ordinality as _source_row"
+        selects.append(
+            f"{body}, $u{i}::varchar as _source_uri, $v{i}::varchar as _file_version{part_sql},"
+            f" $load_id::varchar as _load_id, $loaded_at::timestamp as _loaded_at from {source}"
+        )
+    return "\nunion all by name\n".join(selects), params, [PARTITION_PREFIX + k for k in part_keys]
+
+
+# ---------------------------------------------------------------- the batch transaction
+
+
+def _ensure_table(
+    con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str, str]], first_uri: str, load_id: str
+) -> None:
+    """Create the raw table if new, add every column it lacks, and log each new column (schema drift)."""
+    existing = table_columns(con, RAW_SCHEMA, table)
+    if not existing:
+        lineage = ", ".join(f"{quote_ident(n)} {t}" for n, t in LINEAGE_COLUMNS.items())
+        con.execute(f"create table {raw_table(table)} ({lineage})")
+        existing = {n.lower(): n for n in LINEAGE_COLUMNS}
+    now = utcnow()
+    for name, ctype in columns:
+        if name.lower() in existing:
+            continue
+        con.execute(f"alter table {raw_table(table)} add column {quote_ident(name)} {ctype}")
+        existing[name.lower()] = name
+        con.execute(
+            f"insert into {META_SCHEMA}.schema_changes values (?, ?, ?, ?, ?, ?)",
+            [table, name, ctype, first_uri, load_id, now],
+        )
+
+
+def load_batch(
+    con: duckdb.DuckDBPyConnection,
+    files: Sequence[PendingFile],
+    load_id: str,
+    validate: Callable[[dict[str, int]], dict[str, str]] | None = None,
+) -> dict[str, int]:
+    """Load one batch in one transaction. Returns rows per URI. Raises on any failure, leaving nothing."""
+    table = files[0].route.table
+    loaded_at = utcnow()
+    readable = [f for f in files if f.remote.size > 0]
+    con.execute("begin transaction")
+    try:
+        counts: dict[str, int] = {f.remote.uri: 0 for f in files}
+        replaced = [f.remote.uri for f in files if f.replaces]
+        if readable:
+            query, params, _ = _batch_query(con, readable, load_id, loaded_at)
+            described = con.execute(f"describe {query}", params).fetchall()
+            columns = [(r[0], r[1]) for r in described]
+            data_columns = [c for c in columns if c[0] not in LINEAGE_COLUMNS]
+            _ensure_table(con, table, data_columns, readable[0].remote.uri, load_id)
+        if replaced:
+            con.execute(f"delete from {raw_table(table)} where _source_uri in (select unnest($u))", {"u": replaced})
+            con.execute(
+                f"update {META_SCHEMA}.files set status = 'replaced' where status = 'loaded'"
+                " and feed = $feed and uri in (select unnest($u))",
+                {"feed": files[0].feed.name, "u": replaced},
+            )
+        if readable:
+            con.execute(f"insert into {raw_table(table)} by name {query}", params)
+            fault_point("after_insert")
+            for uri, n in con.execute(
+                f"select _source_uri, count(*) from {raw_table(table)} where _load_id = $l and _source_uri in"
+                " (select unnest($u)) group by 1",
+                {"l": load_id, "u": [f.remote.uri for f in readable]},
+            ).fetchall():
+                counts[uri] = n
+        if validate:
+            bad = validate(counts)
+            if bad:
+                raise BatchValidationError(bad)
+        con.executemany(
+            f"insert into {META_SCHEMA}.files values (?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, null)",
+            [
+                [
+                    f.feed.name,
+                    f.remote.uri,
+                    f.remote.version,
+                    f.remote.size,
+                    f.remote.mtime,
+                    table,
+                    counts[f.remote.uri],
+                    load_id,
+                    loaded_at,
+                ]
+                for f in files
+            ],
+        )
+        fault_point("before_commit")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return counts
+
+
+class BatchValidationError(Exception):
+    def __init__(self, bad: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{u}: {m}" for u, m in bad.items()))
+        self.bad = bad
+
+
+def quarantine(con: duckdb.DuckDBPyConnection, f: PendingFile, load_id: str, error: str) -> None:
+    con.execute(
+        f"insert into {META_SCHEMA}.files values (?, ?, ?, ?, ?, ?, 'quarantined', 0, ?, ?, ?)",
+        [
+            f.feed.name,
+            f.remote.uri,
+            f.remote.version,
+            f.remote.size,
+            f.remote.mtime,
+            f.route.table,
+            load_id,
+            utcnow(),
+            error,
+        ],
+    )
+
+
+def describe_error(f: PendingFile, exc: BaseException) -> str:
+    """One line that names the file, DuckDB's reason (which carries the line) and what to do."""
+    message = str(exc).split("\n\n")[0].replace("\n", " ").strip()
+    if f.local is not None:
+        message = message.replace(str(f.local), f.remote.uri)
+    return f"{f.remote.uri}: {message} -- fix or re-send the file; it is retried when its version changes"
+
+
+# ---------------------------------------------------------------- the run
+
+
+class Loader:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        config: Config,
+        progress: Progress | None = None,
+        retry_quarantined: bool = False,
+    ) -> None:
+        self.con = con
+        self.config = config
+        self.progress = progress or Progress()
+        self.retry_quarantined = retry_quarantined or config.settings.quarantine_retry
+
+    def run(self, feed_names: Sequence[str] | None = None) -> RunResult:
+        load_id = new_load_id()
+        feeds = [self.config.feed(n) for n in feed_names] if feed_names else list(self.config.feeds)
+        started = utcnow()
+        results = []
+        for feed in feeds:
+            results.append(self.load_feed(feed, load_id))
+        result = RunResult(load_id, results)
+        status = "failed" if result.failed else ("partial" if result.quarantined else "ok")
+        self.con.execute(
+            f"insert into {META_SCHEMA}.loads values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                load_id,
+                started,
+                utcnow(),
+                ",".join(f.name for f in feeds),
+                status,
+                sum(r.files_loaded for r in results),
+                sum(r.files_quarantined for r in results),
+                sum(r.rows for r in results),
+            ],
+        )
+        return result
+
+    def load_feed(self, feed: Feed, load_id: str) -> FeedResult:
+        result = FeedResult(feed.name)
+        layout = get_layout(feed.vendor, feed.options)
+        try:
+            transport = self._transport(feed)
+        except TransportError as exc:
+            result.errors.append(str(exc))
+            return result
+        try:
+            self._load_from(transport, feed, layout, load_id, result)
+        except TransportError as exc:
+            result.errors.append(str(exc))
+        finally:
+            transport.close()
+        return result
+
+    def _transport(self, feed: Feed) -> Transport:
+        return open_transport(feed)
+
+    def _load_from(self, transport: Transport, feed: Feed, layout: Layout, load_id: str, result: FeedResult) -> None:
+        listed = []
+        for remote in transport.list():
+            try:
+                safe_relpath(remote.relpath)
+            except ValueError as exc:
+                result.errors.append(f"{feed.name}: skipped {exc}")
+                continue
+            listed.append(remote)
+        pending, result.files_seen = plan_feed(self.con, feed, layout, listed, self.retry_quarantined)
+        if not pending:
+            return
+        self.progress.add_total(len(pending), sum(p.remote.size for p in pending))
+        with tempfile.TemporaryDirectory(prefix="feeds-") as tmp:
+            self._localize(transport, pending, Path(tmp), result, load_id)
+            ready = [p for p in pending if p.local is not None]
+            for batch in _batches(ready, feed.max_batch_bytes, feed.max_batch_files):
+                self._load_batch_or_split(batch, load_id, result, layout)
+                for f in batch:
+                    if f.local is not None and f.local.parent == Path(tmp):
+                        f.local.unlink(missing_ok=True)
+
+    def _localize(
+        self, transport: Transport, pending: list[PendingFile], tmp: Path, result: FeedResult, load_id: str
+    ) -> None:
+        """Give every pending file a local path (in place, or downloaded) and its sniffed format."""
+
+        def fetch(item: tuple[int, PendingFile]) -> None:
+            i, f = item
+            local = transport.local_path(f.remote)
+            if local is None:
+                local = tmp / f"{i:06d}.part"
+                transport.fetch(f.remote, local)
+            f.local = local
+
+        to_fetch = list(enumerate(pending))
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [(f, pool.submit(fetch, item)) for item, f in zip(to_fetch, pending, strict=True)]
+            for f, fut in futures:
+                exc = fut.exception()
+                if exc is not None:
+                    f.local = None
+                    if isinstance(exc, TransportError):
+                        result.errors.append(str(exc))
+                    else:
+                        raise exc
+        for f in pending:
+            if f.local is None or f.remote.size == 0:
+                f.fmt = f.route.fmt
+                continue
+            sniffed = sniff(f.local)
+            f.gzip = sniffed.gzip
+            f.fmt = f.route.fmt or sniffed.fmt
+            if f.route.fmt and sniffed.fmt and sniffed.fmt != f.route.fmt and sniffed.fmt == "parquet":
+                f.fmt = "parquet"
+            if f.feed.format != "auto":
+                f.fmt = {"jsonl": "json"}.get(f.feed.format, f.feed.format)
+            if f.fmt is None:
+                self._quarantine(f, load_id, result, f"{f.remote.uri}: cannot tell the file format from its content")
+
+    def _quarantine(self, f: PendingFile, load_id: str, result: FeedResult, error: str) -> None:
+        quarantine(self.con, f, load_id, error)
+        f.local = None
+        result.files_quarantined += 1
+        result.notes.append(error)
+        self.progress.advance(1, f.remote.size, 0)
+
+    def _load_batch_or_split(self, batch: list[PendingFile], load_id: str, result: FeedResult, layout: Layout) -> None:
+        validate = getattr(layout, "validate_counts", None)
+        try:
+            counts = load_batch(self.con, batch, load_id, validate)
+        except duckdb.Error as exc:
+            if len(batch) == 1:
+                self._quarantine(batch[0], load_id, result, describe_error(batch[0], exc))
+                return
+            for f in batch:  # isolate the bad file(s); the good ones still load
+                self._load_batch_or_split([f], load_id, result, layout)
+            return
+        except BatchValidationError as exc:
+            good = [f for f in batch if f.remote.uri not in exc.bad]
+            for f in batch:
+                if f.remote.uri in exc.bad:
+                    self._quarantine(f, load_id, result, f"{f.remote.uri}: {exc.bad[f.remote.uri]}")
+            if good:
+                self._load_batch_or_split(good, load_id, result, layout)
+            return
+        rows = sum(counts.values())
+        nbytes = sum(f.remote.size for f in batch)
+        result.files_loaded += len(batch)
+        result.rows += rows
+        result.bytes += nbytes
+        self.progress.advance(len(batch), nbytes, rows)
+
+
+def run_load(config: Config, feed_names: Sequence[str] | None = None, progress: Progress | None = None) -> RunResult:
+    from .warehouse import connect
+
+    con = connect(config.duckdb_path, config.settings.memory_limit, config.settings.threads)
+    try:
+        start = time.monotonic()
+        result = Loader(con, config, progress).run(feed_names)
+        result.elapsed = time.monotonic() - start
+        return result
+    finally:
+        con.close()

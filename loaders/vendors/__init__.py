@@ -1,0 +1,17 @@
+"""One module per vendor: its layout (path -> raw table, partitions, format), shared with the export side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Layout, Route, Sniffed, sniff
+
+__all__ = ["Layout", "Route", "Sniffed", "get_layout", "sniff"]
+
+
+def get_layout(vendor: str, options: dict[str, Any] | None = None) -> Layout:
+    if vendor == "leanplum":
+        from .leanplum import LeanplumLayout
+
+        return LeanplumLayout(options)
+    raise KeyError(f"no layout for vendor {vendor!r} yet")

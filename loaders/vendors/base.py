@@ -1,0 +1,96 @@
+"""A vendor layout turns a file's path into where it lands: raw table, partition values, format.
+
+The export side uses the same modules to write files, so each vendor's layout is defined once.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("csv", "tsv", "json", "parquet")
+_PARTITION = re.compile(r"^([A-Za-z_]+)=([^/=]*)$")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one file goes. `kind` is 'data', or 'control' for side files a vendor sends with its data."""
+
+    table: str
+    fmt: str | None  # None: detect from the content
+    partitions: dict[str, str] = field(default_factory=dict)
+    kind: str = "data"
+
+
+def hive_partitions(relpath: str) -> dict[str, str]:
+    """`a=1/b=2/file` -> {'a': '1', 'b': '2'}; values stay strings (client_id=0000 is not 0)."""
+    parts: dict[str, str] = {}
+    for segment in relpath.split("/")[:-1]:
+        match = _PARTITION.match(segment)
+        if match:
+            parts[match.group(1).lower()] = match.group(2)
+    return parts
+
+
+def format_from_name(name: str) -> str | None:
+    lower = name.lower()
+    for suffix in (".gz", ".gzip"):
+        if lower.endswith(suffix):
+            lower = lower[: -len(suffix)]
+    if lower.endswith(".csv"):
+        return "csv"
+    if lower.endswith(".tsv") or lower.endswith(".tab"):
+        return "tsv"
+    if lower.endswith((".json", ".jsonl", ".ndjson")):
+        return "json"
+    if lower.endswith(".parquet"):
+        return "parquet"
+    return None
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    fmt: str | None
+    gzip: bool
+
+
+def sniff(path: Path) -> Sniffed:
+    """Decide format and compression from the bytes, not the name: gzip by magic, then the first bytes."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head.startswith(b"PAR1"):
+        return Sniffed("parquet", False)
+    is_gzip = head[:2] == b"\x1f\x8b"
+    try:
+        if is_gzip:
+            with gzip.open(path, "rb") as fh:
+                sample = fh.read(65536)
+        else:
+            with open(path, "rb") as fh:
+                sample = fh.read(65536)
+    except (OSError, EOFError):
+        return Sniffed(None, is_gzip)
+    text = sample.lstrip(b"\xef\xbb\xbf").lstrip()
+    if not text:
+        return Sniffed(None, is_gzip)
+    if text[:1] in (b"{", b"["):
+        return Sniffed("json", is_gzip)
+    first_line = text.split(b"\n", 1)[0]
+    if first_line.count(b"\t") > first_line.count(b","):
+        return Sniffed("tsv", is_gzip)
+    return Sniffed("csv", is_gzip)
+
+
+class Layout:
+    """Base class: a vendor module subclasses it and fills in `route`."""
+
+    vendor: str = ""
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        self.options = options or {}
+
+    def route(self, relpath: str) -> Route | None:
+        raise NotImplementedError

@@ -1,0 +1,60 @@
+"""Leanplum Data Feed: `[subfolder/]dt=<date>/<file>`, JSON (one event per line, maybe gzip) or Parquet.
+
+[doc] dt= partition folders, optional subfolder, duplicates share event_id, events near midnight may sit in
+the neighbouring day's folder. [guess] the dt format (2024-05-01 or 20240501): both are accepted; JSON is
+newline-delimited and may be gzipped: detected by magic bytes, not the name.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from .base import Layout, Route, format_from_name, hive_partitions
+
+VENDOR = "leanplum"
+EVENTS_TABLE = "leanplum__events"
+
+# The seed's event names; the export side writes them and the canonical seed maps them.
+EVENT_NAMES = {
+    "campaign": ["Campaign Triggered", "Campaign Enter", "Campaign Convert", "Campaign Exit", "Campaign Forced Exit"],
+    "email": [
+        "Email Sent",
+        "Email Delivered",
+        "Email Deferred",
+        "Email Bounce",
+        "Email Open",
+        "Email Clicked",
+        "Email Marked as Spam",
+        "Email Unsubscribed",
+        "Email Dropped",
+    ],
+    "push": ["Push Notification Sent", "Push Notification Opened", "Push Notification Bounced"],
+    "app_inbox": ["App Inbox Sent", "App Inbox Opened"],
+    "in_app": ["In-App Message Viewed", "In-App Message Accept", "In-App Message Submit", "In-App Message Select"],
+    "webhook": ["Webhook Sent"],
+    "ab_test": ["A/B Test Impression"],
+}
+
+
+def folder_for(day: date, subfolder: str = "", dt_format: str = "%Y-%m-%d") -> str:
+    prefix = f"{subfolder.strip('/')}/" if subfolder else ""
+    return f"{prefix}dt={day.strftime(dt_format)}"
+
+
+def file_name(day: date, seq: int, fmt: str = "json", gzip: bool = False) -> str:
+    ext = {"json": "json", "parquet": "parquet"}[fmt]
+    return f"leanplum-events-{day:%Y%m%d}-{seq:05d}.{ext}{'.gz' if gzip else ''}"
+
+
+class LeanplumLayout(Layout):
+    vendor = VENDOR
+
+    def route(self, relpath: str) -> Route | None:
+        parts = hive_partitions(relpath)
+        if "dt" not in parts:
+            return None
+        name = relpath.rsplit("/", 1)[-1]
+        fmt = format_from_name(name)
+        if fmt not in (None, "json", "parquet"):
+            return None
+        return Route(table=EVENTS_TABLE, fmt=fmt, partitions={"dt": parts["dt"]})

@@ -1,0 +1,95 @@
+"""The DuckDB file: connection, the loader's own schema (ledger, rejects, schema log) and identifier quoting."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+META_SCHEMA = "loader"
+RAW_SCHEMA = "raw"
+
+LINEAGE_COLUMNS = {
+    "_source_uri": "VARCHAR",
+    "_source_row": "BIGINT",
+    "_file_version": "VARCHAR",
+    "_load_id": "VARCHAR",
+    "_loaded_at": "TIMESTAMP",
+}
+
+DDL = f"""
+create schema if not exists {RAW_SCHEMA};
+create schema if not exists {META_SCHEMA};
+create table if not exists {META_SCHEMA}.loads (
+    load_id varchar, started_at timestamp, finished_at timestamp, feeds varchar, status varchar,
+    files_loaded bigint, files_quarantined bigint, rows_loaded bigint
+);
+create table if not exists {META_SCHEMA}.files (
+    feed varchar, uri varchar, version varchar, size bigint, mtime double, raw_table varchar,
+    status varchar, rows bigint, load_id varchar, loaded_at timestamp, error varchar
+);
+create table if not exists {META_SCHEMA}.rejects (
+    feed varchar, uri varchar, version varchar, line bigint, reason varchar, content varchar,
+    load_id varchar, rejected_at timestamp
+);
+create table if not exists {META_SCHEMA}.schema_changes (
+    raw_table varchar, column_name varchar, column_type varchar, first_uri varchar, load_id varchar,
+    seen_at timestamp
+);
+create table if not exists {META_SCHEMA}.state (
+    feed varchar, key varchar, value varchar, updated_at timestamp
+);
+"""
+
+
+class WarehouseLocked(Exception):
+    """Another process holds the DuckDB file."""
+
+
+def quote_ident(name: str) -> str:
+    """An escaped, quoted identifier: the only way an untrusted name (a vendor header) reaches SQL."""
+    if "\x00" in name:
+        raise ValueError("identifier contains NUL")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(value: str) -> str:
+    """A quoted string literal, for the few settings that take no bound parameter."""
+    if "\x00" in value:
+        raise ValueError("literal contains NUL")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def raw_table(table: str) -> str:
+    return f"{RAW_SCHEMA}.{quote_ident(table)}"
+
+
+def connect(path: Path, memory_limit: str = "1GB", threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseLocked(
+                f"{path}: another process is using the warehouse (a load or dbt run); try again when it ends"
+            ) from None
+        raise
+    con.execute(f"set memory_limit = '{memory_limit}'")
+    con.execute("set preserve_insertion_order = true")
+    if threads:
+        con.execute(f"set threads = {int(threads)}")
+    tmp = Path(os.environ.get("FEEDS_TMPDIR", path.parent / ".duckdb_tmp"))
+    con.execute(f"set temp_directory = {sql_literal(str(tmp))}")
+    con.execute(DDL)
+    return con
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    """Existing columns of a table, keyed by lower-cased name -> actual name."""
+    rows = con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ?"
+        " order by ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return {r[0].lower(): r[0] for r in rows}
