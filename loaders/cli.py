@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from .config import ConfigError, load_config
@@ -54,7 +61,9 @@ class _BarProgress:
 @app.command()
 def load(
     config: ConfigOpt = Path("feeds.yml"),
-    feed: Annotated[list[str] | None, typer.Option("--feed", "-f", help="Only this feed (repeatable).")] = None,
+    feed: Annotated[
+        list[str] | None, typer.Option("--feed", "-f", help="Only this feed (repeatable).")
+    ] = None,
     retry_quarantined: Annotated[
         bool, typer.Option(help="Try quarantined files again even if their version did not change.")
     ] = False,
@@ -126,6 +135,10 @@ def status(config: ConfigOpt = Path("feeds.yml")) -> None:
         feed_status(con, cfg, out)
     finally:
         con.close()
+
+
+# Commands that live beside their subject register here, one line each.
+# (helpers: add `app.command("export")(...)` and `app.command("receive")(...)` below this line)
 
 
 def main() -> None:

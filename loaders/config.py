@@ -160,7 +160,10 @@ def _check_references(feed: Feed) -> None:
     """Secrets are referenced by environment variable name; the variable must exist now, not mid-run."""
     refs: list[tuple[str, str | None]] = [("sftp.password_env", feed.sftp.password_env)]
     if feed.api is not None:
-        refs += [("api.client_id_env", feed.api.client_id_env), ("api.client_secret_env", feed.api.client_secret_env)]
+        refs += [
+            ("api.client_id_env", feed.api.client_id_env),
+            ("api.client_secret_env", feed.api.client_secret_env),
+        ]
     for key, var in refs:
         if var and var not in os.environ:
             raise ConfigError(f"feed {feed.name!r}: key {key!r}: environment variable {var} is not set")

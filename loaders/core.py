@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -125,7 +125,11 @@ def ledger_state(con: duckdb.DuckDBPyConnection, feed: str) -> dict[str, dict[st
 
 
 def plan_feed(
-    con: duckdb.DuckDBPyConnection, feed: Feed, layout: Layout, files: Iterable[RemoteFile], retry_quarantined: bool
+    con: duckdb.DuckDBPyConnection,
+    feed: Feed,
+    layout: Layout,
+    files: Iterable[RemoteFile],
+    retry_quarantined: bool,
 ) -> tuple[list[PendingFile], int]:
     """The files of a feed that are not yet loaded in this version. Returns (pending, files seen)."""
     state = ledger_state(con, feed.name)
@@ -280,7 +284,9 @@ def load_batch(
             data_columns = [c for c in columns if c[0] not in LINEAGE_COLUMNS]
             _ensure_table(con, table, data_columns, readable[0].remote.uri, load_id)
         if replaced:
-            con.execute(f"delete from {raw_table(table)} where _source_uri in (select unnest($u))", {"u": replaced})
+            con.execute(
+                f"delete from {raw_table(table)} where _source_uri in (select unnest($u))", {"u": replaced}
+            )
             con.execute(
                 f"update {META_SCHEMA}.files set status = 'replaced' where status = 'loaded'"
                 " and feed = $feed and uri in (select unnest($u))",
@@ -414,7 +420,9 @@ class Loader:
     def _transport(self, feed: Feed) -> Transport:
         return open_transport(feed)
 
-    def _load_from(self, transport: Transport, feed: Feed, layout: Layout, load_id: str, result: FeedResult) -> None:
+    def _load_from(
+        self, transport: Transport, feed: Feed, layout: Layout, load_id: str, result: FeedResult
+    ) -> None:
         listed = []
         for remote in transport.list():
             try:
@@ -428,7 +436,7 @@ class Loader:
             return
         self.progress.add_total(len(pending), sum(p.remote.size for p in pending))
         with tempfile.TemporaryDirectory(prefix="feeds-") as tmp:
-            self._localize(transport, pending, Path(tmp), result, load_id)
+            self._localize(transport, pending, Path(tmp), result, load_id, layout)
             ready = [p for p in pending if p.local is not None]
             for batch in _batches(ready, feed.max_batch_bytes, feed.max_batch_files):
                 self._load_batch_or_split(batch, load_id, result, layout)
@@ -437,7 +445,13 @@ class Loader:
                         f.local.unlink(missing_ok=True)
 
     def _localize(
-        self, transport: Transport, pending: list[PendingFile], tmp: Path, result: FeedResult, load_id: str
+        self,
+        transport: Transport,
+        pending: list[PendingFile],
+        tmp: Path,
+        result: FeedResult,
+        load_id: str,
+        layout: Layout,
     ) -> None:
         """Give every pending file a local path (in place, or downloaded) and its sniffed format."""
 
@@ -472,7 +486,13 @@ class Loader:
             if f.feed.format != "auto":
                 f.fmt = {"jsonl": "json"}.get(f.feed.format, f.feed.format)
             if f.fmt is None:
-                self._quarantine(f, load_id, result, f"{f.remote.uri}: cannot tell the file format from its content")
+                self._quarantine(
+                    f, load_id, result, f"{f.remote.uri}: cannot tell the file format from its content"
+                )
+                continue
+            table = layout.table_for(f.route, f.fmt)
+            if table != f.route.table:
+                f.route = replace(f.route, table=table)
 
     def _quarantine(self, f: PendingFile, load_id: str, result: FeedResult, error: str) -> None:
         quarantine(self.con, f, load_id, error)
@@ -481,7 +501,9 @@ class Loader:
         result.notes.append(error)
         self.progress.advance(1, f.remote.size, 0)
 
-    def _load_batch_or_split(self, batch: list[PendingFile], load_id: str, result: FeedResult, layout: Layout) -> None:
+    def _load_batch_or_split(
+        self, batch: list[PendingFile], load_id: str, result: FeedResult, layout: Layout
+    ) -> None:
         validate = getattr(layout, "validate_counts", None)
         try:
             counts = load_batch(self.con, batch, load_id, validate)
@@ -508,7 +530,9 @@ class Loader:
         self.progress.advance(len(batch), nbytes, rows)
 
 
-def run_load(config: Config, feed_names: Sequence[str] | None = None, progress: Progress | None = None) -> RunResult:
+def run_load(
+    config: Config, feed_names: Sequence[str] | None = None, progress: Progress | None = None
+) -> RunResult:
     from .warehouse import connect
 
     con = connect(config.duckdb_path, config.settings.memory_limit, config.settings.threads)

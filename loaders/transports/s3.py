@@ -26,7 +26,9 @@ def s3_client(endpoint_url: str | None = None, region: str | None = None, profil
 
 
 class S3Transport:
-    def __init__(self, uri: str, endpoint_url: str | None = None, region: str | None = None, profile: str | None = None):
+    def __init__(
+        self, uri: str, endpoint_url: str | None = None, region: str | None = None, profile: str | None = None
+    ):
         parsed = urlparse(uri)
         self.bucket = parsed.netloc
         self.prefix = parsed.path.lstrip("/")
@@ -37,7 +39,9 @@ class S3Transport:
     def list(self) -> list[RemoteFile]:
         files: list[RemoteFile] = []
         try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix
+            )
             for page in pages:
                 for obj in page.get("Contents", []):
                     key = obj["Key"]

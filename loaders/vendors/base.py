@@ -94,3 +94,7 @@ class Layout:
 
     def route(self, relpath: str) -> Route | None:
         raise NotImplementedError
+
+    def table_for(self, route: Route, fmt: str | None) -> str:
+        """The raw table once the content's format is known (a vendor may keep formats apart)."""
+        return route.table

@@ -12,11 +12,18 @@ from datetime import date
 from .base import Layout, Route, format_from_name, hive_partitions
 
 VENDOR = "leanplum"
-EVENTS_TABLE = "leanplum__events"
+EVENTS_TABLE = "leanplum__events"  # JSON: top-level keys as VARCHAR, `properties` as JSON text
+PARQUET_TABLE = "leanplum__events_parquet"  # Parquet keeps its types: structs and maps
 
 # The seed's event names; the export side writes them and the canonical seed maps them.
 EVENT_NAMES = {
-    "campaign": ["Campaign Triggered", "Campaign Enter", "Campaign Convert", "Campaign Exit", "Campaign Forced Exit"],
+    "campaign": [
+        "Campaign Triggered",
+        "Campaign Enter",
+        "Campaign Convert",
+        "Campaign Exit",
+        "Campaign Forced Exit",
+    ],
     "email": [
         "Email Sent",
         "Email Delivered",
@@ -30,7 +37,12 @@ EVENT_NAMES = {
     ],
     "push": ["Push Notification Sent", "Push Notification Opened", "Push Notification Bounced"],
     "app_inbox": ["App Inbox Sent", "App Inbox Opened"],
-    "in_app": ["In-App Message Viewed", "In-App Message Accept", "In-App Message Submit", "In-App Message Select"],
+    "in_app": [
+        "In-App Message Viewed",
+        "In-App Message Accept",
+        "In-App Message Submit",
+        "In-App Message Select",
+    ],
     "webhook": ["Webhook Sent"],
     "ab_test": ["A/B Test Impression"],
 }
@@ -58,3 +70,6 @@ class LeanplumLayout(Layout):
         if fmt not in (None, "json", "parquet"):
             return None
         return Route(table=EVENTS_TABLE, fmt=fmt, partitions={"dt": parts["dt"]})
+
+    def table_for(self, route: Route, fmt: str | None) -> str:
+        return PARQUET_TABLE if fmt == "parquet" else route.table
