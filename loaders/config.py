@@ -106,21 +106,21 @@ class Config(BaseModel):
         return Path(os.environ.get("ENGAGEMENT_DUCKDB") or self.settings.duckdb or DEFAULT_DUCKDB)
 
 
-def _expand(value: Any, where: str) -> Any:
+def _expand(value: Any, label: str, key: str = "") -> Any:
     """Replace ${VAR} by the environment variable; a missing one is a configuration error."""
     if isinstance(value, str):
 
         def sub(match: re.Match[str]) -> str:
             var = match.group(1)
             if var not in os.environ:
-                raise ConfigError(f"{where}: environment variable {var} is not set")
+                raise ConfigError(f"{label}: key {key!r}: environment variable {var} is not set")
             return os.environ[var]
 
         return _ENV_REF.sub(sub, value)
     if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}") for k, v in value.items()}
+        return {k: _expand(v, label, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_expand(v, label, f"{key}[{i}]") for i, v in enumerate(value)]
     return value
 
 
@@ -135,7 +135,7 @@ def parse_config(data: Any, source: str = "feeds.yml") -> Config:
         raise ConfigError(f"{source}: expected a mapping with a 'feeds:' list")
     feeds_raw = data["feeds"]
     expanded_feeds = [_expand(f, _feed_label(f, i)) for i, f in enumerate(feeds_raw)]
-    settings = _expand(data.get("settings", {}), "settings")
+    settings = _expand(data.get("settings", {}), source, "settings")
     try:
         config = Config.model_validate({**data, "settings": settings, "feeds": expanded_feeds})
     except ValidationError as exc:

@@ -7,7 +7,15 @@ from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from urllib3.exceptions import ProtocolError
 
 from .base import RemoteFile, TransportError
 
@@ -23,6 +31,11 @@ def s3_client(endpoint_url: str | None = None, region: str | None = None, profil
     """A client from the AWS default chain (env, profile, instance role); never from inline keys."""
     session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
     return session.client("s3", endpoint_url=endpoint_url, region_name=region or "us-east-1", config=RETRIES)
+
+
+CHUNK = 1 << 20
+# Errors of the body stream itself: botocore's own retries cover the request, not a body cut halfway.
+_RETRYABLE = (ResponseStreamingError, ReadTimeoutError, ConnectionError, ProtocolError)
 
 
 class S3Transport:
@@ -64,13 +77,33 @@ class S3Transport:
         return None
 
     def fetch(self, file: RemoteFile, dest: Path) -> None:
+        """Stream in chunks; a connection dropped mid-body resumes from the bytes already written.
+
+        IfMatch pins the version we listed, so a file replaced meanwhile fails here and is loaded next run.
+        """
         key = file.uri[len(f"s3://{self.bucket}/") :]
-        try:
-            with open(dest, "wb") as out:
-                # IfMatch pins the version we listed: a file replaced meanwhile is caught on the next run.
-                self.client.download_fileobj(self.bucket, key, out, ExtraArgs={"IfMatch": file.version})
-        except (ClientError, BotoCoreError) as exc:
-            raise TransportError(f"{file.uri}: download failed: {exc}") from exc
+        with open(dest, "wb") as out:
+            try:
+                for attempt in Retrying(
+                    stop=stop_after_attempt(6),
+                    wait=wait_exponential(multiplier=0.2, max=5),
+                    retry=retry_if_exception_type(_RETRYABLE),
+                    reraise=True,
+                ):
+                    with attempt:
+                        written = out.tell()
+                        extra = {"Range": f"bytes={written}-"} if written else {}
+                        body = self.client.get_object(
+                            Bucket=self.bucket, Key=key, IfMatch=file.version, **extra
+                        )["Body"]
+                        for chunk in body.iter_chunks(CHUNK):
+                            out.write(chunk)
+            except (ClientError, BotoCoreError, OSError) as exc:
+                raise TransportError(f"{file.uri}: download failed after retries: {exc}") from exc
+        if dest.stat().st_size != file.size:
+            raise TransportError(
+                f"{file.uri}: got {dest.stat().st_size} bytes, listed {file.size}; retried next run"
+            )
 
     def close(self) -> None:
         self.client.close()

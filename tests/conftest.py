@@ -1,0 +1,75 @@
+"""Shared fixtures: a warehouse file per test, the moto S3 server per worker, the `feeds` CLI as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from loaders.devservers import Moto, moto_server
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "warehouse" / "engagement.duckdb"
+    monkeypatch.setenv("ENGAGEMENT_DUCKDB", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[Moto]:
+    with moto_server() as server:
+        yield server
+
+
+def write_config(path: Path, feeds: list[dict]) -> Path:
+    path.write_text(yaml.safe_dump({"feeds": feeds}, sort_keys=False))
+    return path
+
+
+def run_feeds(
+    *args: str, env: dict[str, str] | None = None, check: int | None = None
+) -> subprocess.CompletedProcess:
+    """Run the real CLI in a child process, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "loaders.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=REPO,
+        timeout=600,
+    )
+    if check is not None:
+        assert proc.returncode == check, (
+            f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    return proc
+
+
+def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def leanplum_event(event_id: str, name: str = "Email Open", **props: object) -> dict:
+    properties = {"user_id": "u1", "device_id": "d1", "time": "2024-05-01 10:00:00.000", **props}
+    return {"event_id": event_id, "name": f"(Leanplum) {name}", "properties": properties}
+
+
+def write_ndjson(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
