@@ -139,6 +139,9 @@ def status(config: ConfigOpt = Path("feeds.yml")) -> None:
 
 # Commands that live beside their subject register here, one line each.
 # (helpers: add `app.command("export")(...)` and `app.command("receive")(...)` below this line)
+from .receiver import receive_command  # noqa: E402
+
+app.command("receive")(receive_command)
 
 
 def main() -> None:

@@ -46,6 +46,7 @@ class APIOptions(BaseModel):
     tags: list[str] = Field(default_factory=list)
     poll_interval: float = 2.0
     max_window_days: int = 90
+    until: str | None = None  # last window end (ISO); default now. For deterministic demos and tests
 
 
 class Feed(BaseModel):
@@ -84,6 +85,7 @@ class Settings(BaseModel):
     duckdb: str | None = None
     memory_limit: str = "1GB"
     threads: int | None = None
+    parallel_batches: int | None = None  # batches loaded at once, each in its own transaction; default: cores
     quarantine_retry: bool = False
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -149,16 +150,22 @@ def plan_feed(
     return pending, seen
 
 
-def _batches(files: Sequence[PendingFile], max_bytes: int, max_files: int) -> list[list[PendingFile]]:
+def _batches(
+    files: Sequence[PendingFile], max_bytes: int, max_files: int, workers: int = 1
+) -> list[list[PendingFile]]:
+    """Group by (table, format, compression); cut each group so that every worker gets a share."""
     groups: dict[tuple[str, str | None, bool], list[PendingFile]] = {}
     for f in files:
         groups.setdefault((f.route.table, f.fmt, f.gzip), []).append(f)
     batches: list[list[PendingFile]] = []
     for key in sorted(groups, key=lambda k: (k[0], k[1] or "", k[2])):
+        group = sorted(groups[key], key=lambda p: p.remote.uri)
+        total = sum(f.remote.size for f in group)
+        target = min(max_bytes, max(total // (2 * workers) + 1, 64 << 20))
         current: list[PendingFile] = []
         size = 0
-        for f in sorted(groups[key], key=lambda p: p.remote.uri):
-            if current and (size + f.remote.size > max_bytes or len(current) >= max_files):
+        for f in group:
+            if current and (size + f.remote.size > target or len(current) >= max_files):
                 batches.append(current)
                 current, size = [], 0
             current.append(f)
@@ -191,21 +198,33 @@ def _reader(f: PendingFile, i: int, params: dict[str, object], json_columns: dic
 
 
 def _json_keys(con: duckdb.DuckDBPyConnection, files: Sequence[PendingFile]) -> dict[str, str]:
-    """Every top-level key in the batch (not a sample): a key first seen in the last line still lands."""
+    """Every top-level key in the batch (all lines, not a sample): a key first seen on the last line lands too.
+
+    Keys whose sampled values are objects or arrays are read as JSON (their text, not re-serialized);
+    the rest as VARCHAR. Both are text in the raw table.
+    """
     compression = "gzip" if files[0].gzip else "none"
-    rows = con.execute(
-        "select k, min(i) from (select unnest(json_keys(json)) as k, ordinality as i"
-        f" from read_json_objects($files, format = 'auto', compression = '{compression}') with ordinality)"
-        " group by k order by 2",
-        {"files": [str(f.local) for f in files]},
+    paths = [str(f.local) for f in files]
+    keys = con.execute(
+        "select distinct unnest(json_keys(json)) as k"
+        f" from read_json_objects($files, format = 'auto', compression = '{compression}')",
+        {"files": paths},
     ).fetchall()
+    sampled = con.execute(
+        f"describe select * from read_json($f, format = 'auto', compression = '{compression}',"
+        " hive_partitioning = false, sample_size = 2048)",
+        {"f": paths[0]},
+    ).fetchall()
+    nested = {r[0] for r in sampled if r[1].startswith(("STRUCT", "MAP", "JSON")) or r[1].endswith("]")}
     columns: dict[str, str] = {}
     lowered: set[str] = set()
-    for (key,) in ((r[0],) for r in rows):
+    sampled_order = {r[0]: i for i, r in enumerate(sampled)}
+    ordered = sorted((k for (k,) in keys), key=lambda k: (sampled_order.get(k, len(sampled_order)), k))
+    for key in ordered:
         if key.lower() in lowered:
             continue  # the same name in another case: DuckDB matches names case-insensitively
         lowered.add(key.lower())
-        columns[key] = "VARCHAR"
+        columns[key] = "JSON" if key in nested else "VARCHAR"
     return columns
 
 
@@ -263,42 +282,81 @@ def _ensure_table(
         )
 
 
+@dataclass
+class Prepared:
+    """A batch with its one statement, bound parameters and the columns it yields."""
+
+    files: list[PendingFile]
+    query: str | None
+    params: dict[str, object]
+    columns: list[tuple[str, str]]
+    loaded_at: datetime
+
+    @property
+    def table(self) -> str:
+        return self.files[0].route.table
+
+
+def prepare_batch(con: duckdb.DuckDBPyConnection, files: Sequence[PendingFile], load_id: str) -> Prepared:
+    """Build the batch statement and bind it (DESCRIBE reads only headers and samples). Raises if unreadable."""
+    loaded_at = utcnow()
+    readable = [f for f in files if f.remote.size > 0]
+    if not readable:
+        return Prepared(list(files), None, {}, [], loaded_at)
+    query, params, _ = _batch_query(con, readable, load_id, loaded_at)
+    described = con.execute(f"describe {query}", params).fetchall()
+    columns = [
+        (r[0], "VARCHAR" if r[1] == "JSON" else r[1]) for r in described if r[0] not in LINEAGE_COLUMNS
+    ]
+    return Prepared(list(files), query, params, columns, loaded_at)
+
+
+def apply_schema(con: duckdb.DuckDBPyConnection, prepared: Sequence[Prepared], load_id: str) -> None:
+    """Create tables and add new columns before the parallel inserts, in one short transaction.
+
+    A column added for a batch that later fails stays, empty: harmless, and it is logged as seen.
+    """
+    con.execute("begin transaction")
+    try:
+        for p in prepared:
+            if p.query is not None:
+                _ensure_table(con, p.table, p.columns, p.files[0].remote.uri, load_id)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
 def load_batch(
     con: duckdb.DuckDBPyConnection,
-    files: Sequence[PendingFile],
+    batch: Prepared,
     load_id: str,
     validate: Callable[[dict[str, int]], dict[str, str]] | None = None,
 ) -> dict[str, int]:
-    """Load one batch in one transaction. Returns rows per URI. Raises on any failure, leaving nothing."""
-    table = files[0].route.table
-    loaded_at = utcnow()
-    readable = [f for f in files if f.remote.size > 0]
+    """Load one prepared batch in one transaction. Returns rows per URI. Raises on failure, leaving nothing."""
+    files = batch.files
+    table = batch.table
     con.execute("begin transaction")
     try:
         counts: dict[str, int] = {f.remote.uri: 0 for f in files}
         replaced = [f.remote.uri for f in files if f.replaces]
-        if readable:
-            query, params, _ = _batch_query(con, readable, load_id, loaded_at)
-            described = con.execute(f"describe {query}", params).fetchall()
-            columns = [(r[0], r[1]) for r in described]
-            data_columns = [c for c in columns if c[0] not in LINEAGE_COLUMNS]
-            _ensure_table(con, table, data_columns, readable[0].remote.uri, load_id)
-        if replaced:
+        if replaced and table_columns(con, RAW_SCHEMA, table):
             con.execute(
                 f"delete from {raw_table(table)} where _source_uri in (select unnest($u))", {"u": replaced}
             )
+        if replaced:
             con.execute(
                 f"update {META_SCHEMA}.files set status = 'replaced' where status = 'loaded'"
                 " and feed = $feed and uri in (select unnest($u))",
                 {"feed": files[0].feed.name, "u": replaced},
             )
-        if readable:
-            con.execute(f"insert into {raw_table(table)} by name {query}", params)
+        if batch.query is not None:
+            con.execute(f"insert into {raw_table(table)} by name {batch.query}", batch.params)
             fault_point("after_insert")
             for uri, n in con.execute(
                 f"select _source_uri, count(*) from {raw_table(table)} where _load_id = $l and _source_uri in"
                 " (select unnest($u)) group by 1",
-                {"l": load_id, "u": [f.remote.uri for f in readable]},
+                {"l": load_id, "u": [f.remote.uri for f in files]},
             ).fetchall():
                 counts[uri] = n
         if validate:
@@ -317,7 +375,7 @@ def load_batch(
                     table,
                     counts[f.remote.uri],
                     load_id,
-                    loaded_at,
+                    batch.loaded_at,
                 ]
                 for f in files
             ],
@@ -376,6 +434,8 @@ class Loader:
         self.config = config
         self.progress = progress or Progress()
         self.retry_quarantined = retry_quarantined or config.settings.quarantine_retry
+        self.workers = max(1, config.settings.parallel_batches or os.cpu_count() or 1)
+        self._lock = threading.Lock()
 
     def run(self, feed_names: Sequence[str] | None = None) -> RunResult:
         load_id = new_load_id()
@@ -414,10 +474,16 @@ class Loader:
         except TransportError as exc:
             result.errors.append(str(exc))
         finally:
+            # an API transport may finish some windows and fail later ones: those failures still count
+            result.errors.extend(getattr(transport, "errors", []))
             transport.close()
         return result
 
     def _transport(self, feed: Feed) -> Transport:
+        if feed.scheme == "apsis" or feed.api is not None:
+            from .transports.apsis import ApsisTransport, loaded_windows
+
+            return ApsisTransport(feed, loaded_windows(self.con, feed.name))
         return open_transport(feed)
 
     def _load_from(
@@ -438,11 +504,8 @@ class Loader:
         with tempfile.TemporaryDirectory(prefix="feeds-") as tmp:
             self._localize(transport, pending, Path(tmp), result, load_id, layout)
             ready = [p for p in pending if p.local is not None]
-            for batch in _batches(ready, feed.max_batch_bytes, feed.max_batch_files):
-                self._load_batch_or_split(batch, load_id, result, layout)
-                for f in batch:
-                    if f.local is not None and f.local.parent == Path(tmp):
-                        f.local.unlink(missing_ok=True)
+            batches = _batches(ready, feed.max_batch_bytes, feed.max_batch_files, self.workers)
+            self._load_batches(batches, load_id, result, layout)
 
     def _localize(
         self,
@@ -494,40 +557,100 @@ class Loader:
             if table != f.route.table:
                 f.route = replace(f.route, table=table)
 
-    def _quarantine(self, f: PendingFile, load_id: str, result: FeedResult, error: str) -> None:
-        quarantine(self.con, f, load_id, error)
+    def _quarantine(
+        self,
+        f: PendingFile,
+        load_id: str,
+        result: FeedResult,
+        error: str,
+        con: duckdb.DuckDBPyConnection | None = None,
+    ) -> None:
+        quarantine(con or self.con, f, load_id, error)
         f.local = None
-        result.files_quarantined += 1
-        result.notes.append(error)
-        self.progress.advance(1, f.remote.size, 0)
+        with self._lock:
+            result.files_quarantined += 1
+            result.notes.append(error)
+            self.progress.advance(1, f.remote.size, 0)
 
-    def _load_batch_or_split(
-        self, batch: list[PendingFile], load_id: str, result: FeedResult, layout: Layout
+    def _load_batches(
+        self, batches: list[list[PendingFile]], load_id: str, result: FeedResult, layout: Layout
+    ) -> None:
+        """Bind every batch, add the new columns in one transaction, then insert batches in parallel.
+
+        Each insert runs in its own transaction on its own cursor; a file-ordered scan (for row numbers)
+        uses one core, so parallel batches are what keeps the loader near DuckDB's bare reading speed.
+        """
+
+        def prepare(batch: list[PendingFile]) -> list[Prepared]:
+            cur = self.con.cursor()
+            try:
+                return self._prepare_or_split(cur, batch, load_id, result)
+            finally:
+                cur.close()
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            prepared = [p for group in pool.map(prepare, batches) for p in group]
+        apply_schema(self.con, prepared, load_id)
+
+        def insert(batch: Prepared) -> None:
+            cur = self.con.cursor()
+            try:
+                self._insert_or_split(cur, batch, load_id, result, layout)
+            finally:
+                cur.close()
+                for f in batch.files:
+                    if f.local is not None and f.local.name.endswith(".part"):
+                        f.local.unlink(missing_ok=True)
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            list(pool.map(insert, prepared))
+
+    def _prepare_or_split(
+        self, cur: duckdb.DuckDBPyConnection, batch: list[PendingFile], load_id: str, result: FeedResult
+    ) -> list[Prepared]:
+        try:
+            return [prepare_batch(cur, batch, load_id)]
+        except duckdb.Error as exc:
+            if len(batch) == 1:
+                self._quarantine(batch[0], load_id, result, describe_error(batch[0], exc), cur)
+                return []
+            return [p for f in batch for p in self._prepare_or_split(cur, [f], load_id, result)]
+
+    def _insert_or_split(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        batch: Prepared,
+        load_id: str,
+        result: FeedResult,
+        layout: Layout,
     ) -> None:
         validate = getattr(layout, "validate_counts", None)
         try:
-            counts = load_batch(self.con, batch, load_id, validate)
+            counts = load_batch(cur, batch, load_id, validate)
         except duckdb.Error as exc:
-            if len(batch) == 1:
-                self._quarantine(batch[0], load_id, result, describe_error(batch[0], exc))
+            if len(batch.files) == 1:
+                self._quarantine(batch.files[0], load_id, result, describe_error(batch.files[0], exc), cur)
                 return
-            for f in batch:  # isolate the bad file(s); the good ones still load
-                self._load_batch_or_split([f], load_id, result, layout)
+            for f in batch.files:  # isolate the bad file(s); the good ones still load
+                for single in self._prepare_or_split(cur, [f], load_id, result):
+                    self._insert_or_split(cur, single, load_id, result, layout)
             return
         except BatchValidationError as exc:
-            good = [f for f in batch if f.remote.uri not in exc.bad]
-            for f in batch:
+            good = [f for f in batch.files if f.remote.uri not in exc.bad]
+            for f in batch.files:
                 if f.remote.uri in exc.bad:
-                    self._quarantine(f, load_id, result, f"{f.remote.uri}: {exc.bad[f.remote.uri]}")
+                    self._quarantine(f, load_id, result, f"{f.remote.uri}: {exc.bad[f.remote.uri]}", cur)
             if good:
-                self._load_batch_or_split(good, load_id, result, layout)
+                for again in self._prepare_or_split(cur, good, load_id, result):
+                    self._insert_or_split(cur, again, load_id, result, layout)
             return
         rows = sum(counts.values())
-        nbytes = sum(f.remote.size for f in batch)
-        result.files_loaded += len(batch)
-        result.rows += rows
-        result.bytes += nbytes
-        self.progress.advance(len(batch), nbytes, rows)
+        nbytes = sum(f.remote.size for f in batch.files)
+        with self._lock:
+            result.files_loaded += len(batch.files)
+            result.rows += rows
+            result.bytes += nbytes
+            self.progress.advance(len(batch.files), nbytes, rows)
 
 
 def run_load(

@@ -66,6 +66,9 @@ def raw_table(table: str) -> str:
 
 
 def connect(path: Path, memory_limit: str = "1GB", threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    if path.stem.lower() in (META_SCHEMA, RAW_SCHEMA, "main"):
+        # DuckDB names the catalog after the file: `raw.duckdb` would make `raw.x` ambiguous.
+        raise ValueError(f"{path}: pick another file name; '{path.stem}' is the name of a schema inside it")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         con = duckdb.connect(str(path))

@@ -40,7 +40,7 @@ def run_feeds(
     *args: str, env: dict[str, str] | None = None, check: int | None = None
 ) -> subprocess.CompletedProcess:
     """Run the real CLI in a child process, as a user would."""
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**os.environ, "COLUMNS": "250", **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "loaders.cli", *args],
         capture_output=True,

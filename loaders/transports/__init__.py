@@ -26,4 +26,8 @@ def open_transport(feed: Feed) -> Transport:
         from .sftp import SFTPTransport  # type: ignore[import-not-found]
 
         return SFTPTransport(feed.uri, feed.sftp)
+    if scheme == "apsis" or feed.api is not None:
+        from .apsis import ApsisTransport
+
+        return ApsisTransport(feed)  # no ledger here: every window from api.start_at
     raise TransportError(f"feed {feed.name!r}: no file transport for {scheme}://")

@@ -14,4 +14,20 @@ def get_layout(vendor: str, options: dict[str, Any] | None = None) -> Layout:
         from .leanplum import LeanplumLayout
 
         return LeanplumLayout(options)
+    if vendor == "sailthru":
+        from .sailthru import SailthruLayout
+
+        return SailthruLayout(options)
+    if vendor == "simon":
+        from .simon import SimonLayout
+
+        return SimonLayout(options)
+    if vendor == "apsis":
+        from .apsis import ApsisLayout
+
+        return ApsisLayout(options)
+    if vendor == "encharge":
+        from .encharge import EnchargeLayout
+
+        return EnchargeLayout(options)
     raise KeyError(f"no layout for vendor {vendor!r} yet")

@@ -48,12 +48,50 @@ EVENT_NAMES = {
 }
 
 
+# Seed event title -> (canonical event_type, channel); the JSON `name` is "(Leanplum) <title>".
+CANONICAL = {
+    "Campaign Triggered": ("campaign_triggered", None),
+    "Campaign Enter": ("campaign_entered", None),
+    "Campaign Convert": ("campaign_converted", None),
+    "Campaign Exit": ("campaign_exited", None),
+    "Campaign Forced Exit": ("campaign_exited", None),
+    "Email Sent": ("sent", "email"),
+    "Email Delivered": ("delivered", "email"),
+    "Email Deferred": ("deferred", "email"),
+    "Email Bounce": ("bounced", "email"),
+    "Email Open": ("opened", "email"),
+    "Email Clicked": ("clicked", "email"),
+    "Email Marked as Spam": ("spam_reported", "email"),
+    "Email Unsubscribed": ("unsubscribed", "email"),
+    "Email Dropped": ("dropped", "email"),
+    "Push Notification Sent": ("sent", "push"),
+    "Push Notification Opened": ("opened", "push"),
+    "Push Notification Bounced": ("bounced", "push"),
+    "App Inbox Sent": ("sent", "app_inbox"),
+    "App Inbox Opened": ("opened", "app_inbox"),
+    "In-App Message Viewed": ("viewed", "in_app"),
+    "In-App Message Accept": ("interacted", "in_app"),
+    "In-App Message Submit": ("interacted", "in_app"),
+    "In-App Message Select": ("interacted", "in_app"),
+    "Webhook Sent": ("sent", "webhook"),
+    "A/B Test Impression": ("ab_test_impression", None),
+}
+NAME_PREFIX = "(Leanplum) "
+# The seed's channel names, as in `properties.channel` / `Message.channel`
+CHANNELS = {"email": "Email", "push": "Push Notification", "in_app": "In App Message",
+            "app_inbox": "App Inbox", "webhook": "Webhook"}  # fmt: skip
+JSON_FILE_EVENTS = 50_000  # [doc] a new JSON file each hour or ~50,000 events
+PARQUET_FILE_EVENTS = 2_000_000  # [doc] a new Parquet file each hour or ~2 M events
+PARQUET_SCHEMA_VERSION = 1
+
+
 def folder_for(day: date, subfolder: str = "", dt_format: str = "%Y-%m-%d") -> str:
     prefix = f"{subfolder.strip('/')}/" if subfolder else ""
     return f"{prefix}dt={day.strftime(dt_format)}"
 
 
 def file_name(day: date, seq: int, fmt: str = "json", gzip: bool = False) -> str:
+    """`leanplum-events-<yyyymmdd>-<seq>.json[.gz]|.parquet`; the exporter uses seq = hour * 100 + chunk."""
     ext = {"json": "json", "parquet": "parquet"}[fmt]
     return f"leanplum-events-{day:%Y%m%d}-{seq:05d}.{ext}{'.gz' if gzip else ''}"
 

@@ -1,0 +1,78 @@
+"""Shared measuring: run `feeds load` in a child process (time, peak RSS) and a bare DuckDB reader beside it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+WORK = Path(os.environ.get("BENCH_DIR", Path(tempfile.gettempdir()) / "engagement-bench"))
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_rss_mb: float
+
+
+def workdir(name: str, fresh: bool = False) -> Path:
+    path = WORK / name
+    if fresh and path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _child(code: str, env: dict[str, str] | None = None) -> Measured:
+    """Run Python code in a fresh child; its own peak RSS is read from a wait4 rusage."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **(env or {})})
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) not in (0,):
+        raise SystemExit(f"benchmark child failed with {os.waitstatus_to_exitcode(status)}")
+    return Measured(elapsed, usage.ru_maxrss / 1024)
+
+
+def time_feeds_load(feeds: list[dict], db: Path) -> Measured:
+    db.unlink(missing_ok=True)
+    cfg = db.with_suffix(".feeds.yml")
+    cfg.write_text(yaml.safe_dump({"feeds": feeds}))
+    code = (
+        "import sys; from loaders.cli import main; "
+        f"sys.argv = ['feeds', 'load', '--config', {str(cfg)!r}]; main()"
+    )
+    return _child(code, {"ENGAGEMENT_DUCKDB": str(db)})
+
+
+def time_bare(sql: str, db: Path) -> Measured:
+    """DuckDB alone, the floor to compare with: `create table t as <sql>` into a fresh file."""
+    db.unlink(missing_ok=True)
+    code = (
+        "import duckdb; con = duckdb.connect(" + repr(str(db)) + "); "
+        "con.execute(" + repr("create table t as " + sql) + "); con.close()"
+    )
+    return _child(code)
+
+
+def report(label: str, loader: Measured, bare: Measured, ratio_floor: float, rss_floor_mb: float) -> bool:
+    ratio = loader.seconds / bare.seconds
+    ok = ratio <= ratio_floor and loader.peak_rss_mb < rss_floor_mb
+    print(
+        f"{label:<28} feeds load {loader.seconds:7.2f}s  bare DuckDB {bare.seconds:7.2f}s  ratio {ratio:4.2f}"
+        f" (floor {ratio_floor})  loader peak RSS {loader.peak_rss_mb:,.0f} MB (floor {rss_floor_mb:,.0f})"
+        f"  {'OK' if ok else 'BELOW FLOOR'}",
+        flush=True,
+    )
+    return ok
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

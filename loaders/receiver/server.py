@@ -1,0 +1,136 @@
+"""The HTTP side of `feeds receive`: aiohttp on one event loop, answers only after the spool's fsync.
+
+POST (any path) -> 401 without the shared secret (when one is configured), 413 over the size limit, 400 when
+the JSON is not Encharge's event shape (nothing stored), 503 if the spool cannot write, else 200 once every
+event of the body is durably in the spool. GET /healthz -> 200 with counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from .events import InvalidEvents, parse_events
+from .spool import Spool, open_landing
+
+log = logging.getLogger("feeds.receive")
+
+DEFAULT_SECRET_HEADER = "X-Webhook-Secret"
+
+
+@dataclass
+class ReceiverSettings:
+    landing: str
+    spool: Path
+    host: str = "127.0.0.1"
+    port: int = 8787
+    secret: bytes | None = None  # the value, read from the env var named on the command line
+    secret_header: str = DEFAULT_SECRET_HEADER
+    max_body_bytes: int = 1_000_000
+    rotate_bytes: int = 64 * 1024 * 1024
+    rotate_seconds: float = 60.0
+    s3_endpoint_url: str | None = None
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=json.dumps({"error": message}), content_type="application/json")
+
+
+def _stored(n: int) -> web.Response:
+    return web.Response(text=f'{{"stored":{n}}}', content_type="application/json")
+
+
+def build_app(settings: ReceiverSettings, spool: Spool) -> web.Application:
+    secret = settings.secret
+    header = settings.secret_header
+    limit = settings.max_body_bytes
+
+    def authorized(request: web.Request) -> bool:
+        if secret is None:
+            return True
+        given = request.headers.get(header)
+        if given is None:
+            auth = request.headers.get("Authorization", "")
+            given = auth[7:] if auth[:7].lower() == "bearer " else None
+        # compare_digest takes the same time wherever the first difference is: no guessing byte by byte.
+        return given is not None and hmac.compare_digest(given.encode("utf-8", "replace"), secret)
+
+    async def receive(request: web.Request) -> web.Response:
+        if not authorized(request):
+            return _error(401, f"missing or wrong shared secret (send it in the {header} header)")
+        if request.content_length is not None and request.content_length > limit:
+            return _error(413, f"body of {request.content_length} bytes is over the {limit} byte limit")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, f"body is over the {limit} byte limit")
+        try:
+            lines = parse_events(body)
+        except InvalidEvents as exc:
+            return _error(400, str(exc))
+        try:
+            await spool.append(lines)
+        except OSError as exc:
+            return _error(503, f"could not store the events, send them again: {exc}")
+        return _stored(len(lines))
+
+    async def healthz(request: web.Request) -> web.Response:
+        stats = spool.stats
+        body = {
+            "status": "ok",
+            "landing": settings.landing,
+            "events_stored": stats.events_stored,
+            "fsync_batches": stats.batches,
+            "files_landed": stats.files_landed,
+            "files_waiting_to_land": len(spool.pending_files()),
+            "recovered_files": stats.recovered_files,
+            "last_upload_error": stats.last_upload_error,
+        }
+        return web.json_response(body)
+
+    app = web.Application(client_max_size=limit)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_post("/{tail:.*}", receive)
+    return app
+
+
+async def serve(settings: ReceiverSettings, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then stop taking requests, finish the spool and land what is closed."""
+    landing = open_landing(settings.landing, settings.s3_endpoint_url)
+    spool = Spool(settings.spool, landing, settings.rotate_bytes, settings.rotate_seconds)
+    spool.open()
+    spool.start()
+    app = build_app(settings, spool)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024, reuse_address=True)
+    await site.start()
+    log.warning(
+        "receiving on http://%s:%d, spool %s, landing %s",
+        settings.host,
+        settings.port,
+        settings.spool,
+        settings.landing,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        log.warning("stopping: finishing the spool and landing closed files")
+        with contextlib.suppress(Exception):
+            await site.stop()
+        await spool.close()
+        await runner.cleanup()
