@@ -497,6 +497,9 @@ class Loader:
                 result.errors.append(f"{feed.name}: skipped {exc}")
                 continue
             listed.append(remote)
+        self._expected_rows: dict[str, int] = {}
+        if getattr(layout, "control_gated", False):
+            listed = self._gate_on_control_files(transport, feed, layout, listed, load_id, result)
         pending, result.files_seen = plan_feed(self.con, feed, layout, listed, self.retry_quarantined)
         if not pending:
             return
@@ -506,6 +509,84 @@ class Loader:
             ready = [p for p in pending if p.local is not None]
             batches = _batches(ready, feed.max_batch_bytes, feed.max_batch_files, self.workers)
             self._load_batches(batches, load_id, result, layout)
+
+    def _gate_on_control_files(
+        self,
+        transport: Transport,
+        feed: Feed,
+        layout: Layout,
+        listed: list[RemoteFile],
+        load_id: str,
+        result: FeedResult,
+    ) -> list[RemoteFile]:
+        """A data file loads only once a control file vouching for it has arrived, and only if the rows read
+        equal the control file's `rows`. Until then it waits (reported, retried next run)."""
+        expected: dict[str, int] = {}  # "<folder>/<data file name>" -> rows
+        data: list[RemoteFile] = []
+        with tempfile.TemporaryDirectory(prefix="feeds-control-") as tmp:
+            for remote in listed:
+                route = layout.route(remote.relpath)
+                if route is None:
+                    continue
+                if route.kind != "control":
+                    data.append(remote)
+                    continue
+                local = transport.local_path(remote)
+                if local is None:
+                    local = Path(tmp) / "control.json"
+                    transport.fetch(remote, local)
+                folder = remote.relpath.rpartition("/")[0]
+                try:
+                    entries = layout.parse_control(local.read_bytes())  # type: ignore[attr-defined]
+                except ValueError as exc:
+                    result.errors.append(
+                        f"{remote.uri}: control file unreadable: {exc}; ask the vendor to re-send it"
+                    )
+                    continue
+                for entry in entries:
+                    expected[f"{folder}/{entry.file}"] = entry.rows
+        ready, waiting = [], []
+        for remote in data:
+            folder, _, name = remote.relpath.rpartition("/")
+            rows = expected.get(f"{folder}/{name}")
+            if rows is None:
+                waiting.append(remote)
+            else:
+                ready.append(remote)
+                self._expected_rows[remote.uri] = rows
+        loaded = {
+            u for u, versions in ledger_state(self.con, feed.name).items() if "loaded" in versions.values()
+        }
+        waiting = [w for w in waiting if w.uri not in loaded]
+        self.con.execute(
+            f"delete from {META_SCHEMA}.state where feed = ? and key like 'waiting:%'", [feed.name]
+        )
+        if waiting:
+            self.con.executemany(
+                f"insert into {META_SCHEMA}.state values (?, ?, ?, ?)",
+                [
+                    [
+                        feed.name,
+                        f"waiting:{w.uri}",
+                        "waiting for its control file; loads when it arrives",
+                        utcnow(),
+                    ]
+                    for w in waiting
+                ],
+            )
+        result.files_waiting = len(waiting)
+        return ready
+
+    def _check_control_rows(self, counts: dict[str, int]) -> dict[str, str]:
+        bad = {}
+        for uri, rows in counts.items():
+            expected = self._expected_rows.get(uri)
+            if expected is not None and expected != rows:
+                bad[uri] = (
+                    f"control file says {expected} rows, the file has {rows}; "
+                    "ask the vendor to re-send the file and its control file"
+                )
+        return bad
 
     def _localize(
         self,
@@ -624,7 +705,7 @@ class Loader:
         result: FeedResult,
         layout: Layout,
     ) -> None:
-        validate = getattr(layout, "validate_counts", None)
+        validate = self._check_control_rows if self._expected_rows else None
         try:
             counts = load_batch(cur, batch, load_id, validate)
         except duckdb.Error as exc:

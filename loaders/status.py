@@ -51,12 +51,10 @@ def feed_status(con: duckdb.DuckDBPyConnection, cfg: Config, out: Console) -> No
             order by 1, 2"""
     ).fetchall()
     if problems:
-        t = Table(title="quarantined and waiting files")
-        for col in ("feed", "file", "why"):
-            t.add_column(col, overflow="fold")
+        # plain lines, not a table: full paths stay greppable whatever the terminal width
+        out.print("\n[bold]quarantined and waiting files[/]")
         for feed, uri, why in problems:
-            t.add_row(feed, uri, why or "")
-        out.print(t)
+            out.print(f"  {feed}  {uri}\n      {why or ''}", highlight=False, soft_wrap=True)
 
     drift = con.execute(
         f"""select raw_table, column_name, first_uri, seen_at from {META_SCHEMA}.schema_changes as s

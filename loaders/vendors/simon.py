@@ -137,6 +137,11 @@ class SimonLayout(Layout):
     'control' (fmt None). Partitions: year, month, day of the folder."""
 
     vendor = VENDOR
+    control_gated = True  # the core loads a data file only with its control file, and checks `rows`
+
+    @staticmethod
+    def parse_control(data: bytes) -> list[ControlEntry]:
+        return parse_control(data)
 
     def route(self, relpath: str) -> Route | None:
         segments = relpath.split("/")
