@@ -26,6 +26,7 @@ class S3Options(BaseModel):
     endpoint_url: str | None = None
     region: str | None = None
     profile: str | None = None  # a named profile of the AWS chain; keys never appear here
+    max_attempts: int = Field(default=8, ge=1)  # per request (botocore) and per download (resumed body)
 
 
 class SFTPOptions(BaseModel):
@@ -60,6 +61,9 @@ class Feed(BaseModel):
     api: APIOptions | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     hash_emails: bool = False  # hash clear-text e-mail columns at load, so raw holds no clear text either
+    # more columns to hash when hash_emails is on, beyond the vendor's known ones: `col` or `col.json_key`
+    email_columns: list[str] = Field(default_factory=list)
+    max_decompressed_bytes: int | None = Field(default=None, gt=0)  # overrides settings for this feed
     max_batch_bytes: int = 1_000_000_000
     max_batch_files: int = 500
 
@@ -87,6 +91,10 @@ class Settings(BaseModel):
     threads: int | None = None
     parallel_batches: int | None = None  # batches loaded at once, each in its own transaction; default: cores
     quarantine_retry: bool = False
+    # a file larger than this once decompressed is quarantined unread (gzip bombs, runaway exports)
+    max_decompressed_bytes: int = Field(default=100_000_000_000, gt=0)
+    # longest CSV line the tolerant second pass accepts (the first pass stops at DuckDB's 2 MB default)
+    max_line_bytes: int = Field(default=64 << 20, ge=1 << 20)
 
 
 class Config(BaseModel):

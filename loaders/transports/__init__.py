@@ -21,7 +21,9 @@ def open_transport(feed: Feed) -> Transport:
     if scheme == "s3":
         from .s3 import S3Transport
 
-        return S3Transport(feed.uri, feed.s3.endpoint_url, feed.s3.region, feed.s3.profile)
+        return S3Transport(
+            feed.uri, feed.s3.endpoint_url, feed.s3.region, feed.s3.profile, feed.s3.max_attempts
+        )
     if scheme == "sftp":
         from .sftp import SFTPTransport  # type: ignore[import-not-found]
 
