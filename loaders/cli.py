@@ -1,4 +1,5 @@
-"""`feeds`: one entry point. Exit codes: 0 all loaded, 1 some files quarantined, 2 configuration or connection."""
+"""`feeds`: one entry point. Exit codes: 0 all loaded, 1 some files quarantined or rows rejected, 2 configuration
+or connection."""
 
 from __future__ import annotations
 
@@ -112,11 +113,13 @@ def load(
     for r in result.feeds:
         for note in r.notes:
             console.print(f"[yellow]quarantined:[/] {note}", highlight=False, soft_wrap=True)
+        for line in r.rejects:
+            console.print(f"[yellow]rejected rows:[/] {line}", highlight=False, soft_wrap=True)
         for err in r.errors:
             console.print(f"[bold red]error:[/] {r.feed}: {err}", highlight=False, soft_wrap=True)
     if result.failed:
         raise typer.Exit(EXIT_CONFIG)
-    if result.quarantined:
+    if result.quarantined or result.rejected:
         raise typer.Exit(EXIT_QUARANTINED)
 
 
@@ -139,6 +142,9 @@ def status(config: ConfigOpt = Path("feeds.yml")) -> None:
 
 # Commands that live beside their subject register here, one line each.
 # (helpers: add `app.command("export")(...)` and `app.command("receive")(...)` below this line)
+from .export.command import export_command  # noqa: E402
+
+app.command("export")(export_command)
 from .receiver import receive_command  # noqa: E402
 
 app.command("receive")(receive_command)

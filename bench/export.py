@@ -1,0 +1,50 @@
+"""Export speed: 10 million events across the five vendors written to a local folder (files, truth, feeds.yml).
+
+Floor: under 120 seconds on this 2-core machine. Prints rows/s and distinct events/s; returns 0 if the floor holds.
+BENCH_EXPORT_EVENTS scales the run (the floor scales with it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+from loaders.export.destinations import parse_destination
+from loaders.export.run import export
+
+from .common import workdir
+
+EVENTS = int(os.environ.get("BENCH_EXPORT_EVENTS", 10_000_000))
+FLOOR_SECONDS = 120.0 * EVENTS / 10_000_000
+
+
+def main() -> int:
+    root = workdir("export") / "out"
+    if root.exists():
+        shutil.rmtree(root)
+    start = time.perf_counter()
+    result = export(
+        parse_destination(f"file://{root}"),
+        seed=1,
+        contacts=max(1_000, EVENTS // 50),
+        events=EVENTS,
+        start="2024-03-18",
+        days=7,
+        progress=lambda msg: print(f"  {msg}", flush=True),
+    )
+    seconds = time.perf_counter() - start
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    ok = seconds <= FLOOR_SECONDS
+    print(
+        f"export: {result.events:,} distinct events, {result.rows:,} rows in {result.files:,} files "
+        f"({size / 1e9:.2f} GB) in {seconds:.1f}s = {result.events / seconds:,.0f} events/s, "
+        f"{result.rows / seconds:,.0f} rows/s  [floor: {FLOOR_SECONDS:.0f}s] {'ok' if ok else 'MISSED'}",
+        flush=True,
+    )
+    shutil.rmtree(root, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+{#- The mart contract of fct_engagement_events, declared once: (column, type). Per-vendor adapters map
+    what they have onto it and get typed NULLs for the rest (Fivetran's pattern). -#}
+{% macro engagement_event_columns() -%}
+    {{ return([
+        ('engagement_event_id', dbt.type_string()),
+        ('source_vendor', dbt.type_string()),
+        ('source_table', dbt.type_string()),
+        ('source_event_id', dbt.type_string()),
+        ('source_event_name', dbt.type_string()),
+        ('event_type', dbt.type_string()),
+        ('event_category', dbt.type_string()),
+        ('channel', dbt.type_string()),
+        ('occurred_at', dbt.type_timestamp()),
+        ('occurred_date', 'date'),
+        ('contact_key', dbt.type_string()),
+        ('email_sha256', dbt.type_string()),
+        ('vendor_user_id', dbt.type_string()),
+        ('device_id', dbt.type_string()),
+        ('campaign_id', dbt.type_string()),
+        ('campaign_name', dbt.type_string()),
+        ('message_id', dbt.type_string()),
+        ('message_name', dbt.type_string()),
+        ('flow_id', dbt.type_string()),
+        ('flow_name', dbt.type_string()),
+        ('segment_name', dbt.type_string()),
+        ('variant', dbt.type_string()),
+        ('link_url', dbt.type_string()),
+        ('bounce_type', dbt.type_string()),
+        ('bounce_code', dbt.type_string()),
+        ('device_type', dbt.type_string()),
+        ('country_code', dbt.type_string()),
+        ('is_machine_event', dbt.type_boolean()),
+        ('properties', dbt.type_string()),
+        ('loaded_at', dbt.type_timestamp()),
+    ]) }}
+{%- endmacro %}
+
+{#- Columns the union carries beside the contract, to pick one row per event deterministically. -#}
+{% macro engagement_event_lineage_columns() -%}
+    {{ return([('source_uri', dbt.type_string()), ('source_row', dbt.type_bigint())]) }}
+{%- endmacro %}
+
+{#- Select list onto the contract: `values` maps column -> SQL expression; missing ones are typed NULLs. -#}
+{% macro canonical_select(values) -%}
+    {%- set columns = engagement.engagement_event_columns() + engagement.engagement_event_lineage_columns() -%}
+    {%- for name, type in columns %}
+        cast({{ values.get(name, 'null') }} as {{ type }}) as {{ name }}{{ "," if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
+
+{#- Canonical event_type etc. for a vendor's event name: exact names, or the longest matching prefix for
+    names that carry a value (Encharge `added-tag-{tag}`); the value after the prefix is returned too. -#}
+{% macro event_map_join(name_expr, vendor, alias='event_map') -%}
+    left join {{ ref('engagement_event_map') }} as {{ alias }}
+        on
+            {{ alias }}.source_vendor = '{{ vendor }}'
+            and (
+                ({{ alias }}.match_type = 'exact' and {{ alias }}.source_event = {{ name_expr }})
+                or (
+                    {{ alias }}.match_type = 'prefix'
+                    and substring({{ name_expr }}, 1, length({{ alias }}.source_event)) = {{ alias }}.source_event
+                    and length({{ name_expr }}) > length({{ alias }}.source_event)
+                )
+            )
+    left join {{ ref('engagement_event_types') }} as {{ alias }}_types
+        on {{ alias }}.event_type = {{ alias }}_types.event_type
+{%- endmacro %}

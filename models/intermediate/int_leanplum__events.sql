@@ -1,0 +1,81 @@
+{{ config(enabled=var('engagement__using_leanplum')) }}
+
+with
+
+json_events as (
+
+    select
+        *,
+        'leanplum__events' as source_table
+    from {{ ref('stg_leanplum__events') }}
+
+),
+
+parquet_events as (
+
+    select
+        *,
+        'leanplum__events_parquet' as source_table
+    from {{ ref('stg_leanplum__events_parquet') }}
+
+),
+
+events as (
+
+    select * from json_events
+    union all
+    select * from parquet_events
+
+),
+
+mapped as (
+
+    select
+        events.*,
+        event_map.event_type,
+        event_map_types.event_category,
+        nullif(event_map.channel, '') as channel,
+        nullif(event_map.event_detail, '') as event_detail
+    from events
+    {{ engagement.event_map_join('events.event_name_short', 'leanplum') }}
+
+),
+
+final as (
+
+    select
+        {{ engagement.canonical_select({
+            'engagement_event_id': engagement.surrogate_key(["'leanplum'", 'event_id']),
+            'source_vendor': "'leanplum'",
+            'source_table': 'source_table',
+            'source_event_id': 'event_id',
+            'source_event_name': 'event_name',
+            'event_type': 'event_type',
+            'event_category': 'event_category',
+            'channel': 'channel',
+            'occurred_at': 'occurred_at',
+            'occurred_date': 'cast(occurred_at as date)',
+            'contact_key': "case when email_sha256 is not null then email_sha256"
+                ~ " when user_id is not null then 'leanplum:' || user_id"
+                ~ " when device_id is not null then 'leanplum-device:' || device_id end",
+            'email_sha256': 'email_sha256',
+            'vendor_user_id': 'user_id',
+            'device_id': 'device_id',
+            'campaign_id': "case when ab_test_id is null then campaign_id end",
+            'campaign_name': "case when event_type like 'campaign%' then object_name else campaign_name end",
+            'message_id': 'message_id',
+            'message_name': "case when message_id is not null then object_name end",
+            'variant': 'variant_id',
+            'link_url': 'link_url',
+            'is_machine_event': 'false',
+            'properties': engagement.json_merge('extra_properties', engagement.json_object_from([
+                ('event_detail', 'event_detail'), ('partition_date', 'cast(partition_date as varchar)')])),
+            'loaded_at': 'loaded_at',
+            'source_uri': 'source_uri',
+            'source_row': 'source_row',
+        }) }}
+    from mapped
+
+)
+
+select * from final

@@ -1,0 +1,1 @@
+{{ engagement.stg_sailthru_email_event('triggered_click') }}
