@@ -54,7 +54,9 @@ def main() -> int:
         start = time.perf_counter()
         generate(data, EVENTS)
         marker.touch()
-        print(f"generated {EVENTS:,} Leanplum events, {du(data) / 1e9:.2f} GB in {time.perf_counter() - start:.1f}s")
+        print(
+            f"generated {EVENTS:,} Leanplum events, {du(data) / 1e9:.2f} GB in {time.perf_counter() - start:.1f}s"
+        )
     files = sorted(str(p) for p in data.rglob("*.json"))
     bare = time_bare(f"select * from read_json({files!r})", root / "bare.duckdb")
     loader = time_feeds_load(

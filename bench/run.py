@@ -34,7 +34,10 @@ def main() -> int:
         print(f"\n== {name}", flush=True)
         start = time.perf_counter()
         code = module.main()
-        print(f"== {name}: {'ok' if code == 0 else 'BELOW FLOOR'} ({time.perf_counter() - start:.0f}s)", flush=True)
+        print(
+            f"== {name}: {'ok' if code == 0 else 'BELOW FLOOR'} ({time.perf_counter() - start:.0f}s)",
+            flush=True,
+        )
         if code:
             failed.append(name)
     print("\nbelow floor: " + (", ".join(failed) if failed else "none"))
