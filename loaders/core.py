@@ -9,12 +9,16 @@ the others still load.
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import os
 import signal
 import tempfile
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -42,16 +46,37 @@ class FileRejected(Exception):
     """A file that cannot be loaded as it is; it is quarantined with this message."""
 
 
+_fault_hits: dict[str, int] = {}
+_fault_lock = threading.Lock()
+
+
 def fault_point(name: str) -> None:
-    """Test hook: FEEDS_FAULT=<name>[:kill] raises (or SIGKILLs the process) at this point of a batch."""
+    """Test hook: FEEDS_FAULT=<point>[:<action>][@<n>] acts on the n-th time (default 1st) a run reaches point.
+
+    Actions: none (raise), `kill` (SIGKILL this process: no cleanup, no rollback), `pause` (create the file
+    named by FEEDS_FAULT_PAUSE_FILE, then wait until a test deletes it). Points: after_localize, after_schema,
+    after_insert, before_commit, after_commit.
+    """
     spec = os.environ.get("FEEDS_FAULT", "")
     if not spec:
         return
+    spec, _, nth = spec.partition("@")
     point, _, action = spec.partition(":")
     if point != name:
         return
+    with _fault_lock:
+        _fault_hits[name] = hits = _fault_hits.get(name, 0) + 1
+    if hits != int(nth or 1):
+        return
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if action == "pause":
+        marker = Path(os.environ["FEEDS_FAULT_PAUSE_FILE"])
+        marker.write_text(str(os.getpid()))
+        deadline = time.monotonic() + 300
+        while marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return
     raise RuntimeError(f"injected fault at {name}")
 
 
@@ -74,9 +99,11 @@ class FeedResult:
     files_quarantined: int = 0
     files_waiting: int = 0
     rows: int = 0
+    rows_rejected: int = 0
     bytes: int = 0
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    rejects: list[str] = field(default_factory=list)  # one line per file that had rows rejected
 
 
 @dataclass
@@ -88,6 +115,10 @@ class RunResult:
     @property
     def quarantined(self) -> int:
         return sum(f.files_quarantined for f in self.feeds)
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rows_rejected for f in self.feeds)
 
     @property
     def failed(self) -> bool:
@@ -291,6 +322,8 @@ class Prepared:
     params: dict[str, object]
     columns: list[tuple[str, str]]
     loaded_at: datetime
+    rejects: list[tuple[int, str, str]] = field(default_factory=list)  # (line, reason, content)
+    note: str | None = None  # kept in the ledger's error column of a file loaded with rejects
 
     @property
     def table(self) -> str:
@@ -308,7 +341,102 @@ def prepare_batch(con: duckdb.DuckDBPyConnection, files: Sequence[PendingFile], 
     columns = [
         (r[0], "VARCHAR" if r[1] == "JSON" else r[1]) for r in described if r[0] not in LINEAGE_COLUMNS
     ]
+    _check_names(readable, described)
+    query = with_email_hashing(query, params, columns, files[0].feed, files[0].route.table)
     return Prepared(list(files), query, params, columns, loaded_at)
+
+
+def _check_names(files: Sequence[PendingFile], described: Sequence[tuple]) -> None:
+    """Refuse column names that would corrupt the insert: NUL bytes, or a vendor header that collides with
+    a lineage or partition column (`_source_uri`, `_part_dt`, ...) or with the row numbering (`ordinality`)."""
+    where = files[0].remote.uri if len(files) == 1 else f"{len(files)} files"
+    seen: set[str] = set()
+    for row in described:
+        name, ctype = row[0], row[1]
+        if "\x00" in name:
+            raise FileRejected(f"{where}: a column name contains a NUL byte; the header is not text")
+        if name.lower() in seen:
+            raise FileRejected(
+                f"{where}: the header {name!r} collides with a column the loader adds (lineage or path "
+                "partition); ask the vendor to rename it"
+            )
+        seen.add(name.lower())
+        if name == "_source_row" and ctype != "BIGINT":
+            raise FileRejected(
+                f"{where}: a header named 'ordinality' or 'file_row_number' collides with the row numbering; "
+                "ask the vendor to rename it"
+            )
+
+
+# ---------------------------------------------------------------- e-mail hashing (hash_emails: true)
+
+# Columns known to carry a clear-text e-mail, per raw table: `column`, `column.json_key` (JSON text) or
+# `column[map_key]` (a Parquet map). Sailthru sends hashes only; Leanplum's JSON has no e-mail member.
+EMAIL_FIELDS: dict[str, tuple[str, ...]] = {
+    "apsis__email_events": ("address",),
+    "simon__flow_events": ("identifier",),
+    "encharge__events": ("user.email", "properties.form.email"),  # form-submitted carries the form's fields
+    "leanplum__events_parquet": ("user_attributes[email]",),
+}
+
+
+def _sha256_sql(expr: str) -> str:
+    # the mart's email_sha256: sha256 of the trimmed, lower-cased address; a value that is not an address
+    # (an id, or a hash already) is left as it is, so it still matches downstream
+    return f"case when trim({expr}) like '%_@_%' then sha256(lower(trim({expr}))) else {expr} end"
+
+
+def with_email_hashing(
+    query: str, params: dict[str, object], columns: Sequence[tuple[str, str]], feed: Feed, table: str
+) -> str:
+    """Wrap the batch query so clear-text e-mails are hashed on their way into raw (when the feed asks)."""
+    if not feed.hash_emails:
+        return query
+    present = {name.lower(): (name, ctype) for name, ctype in columns}
+    replaced: dict[str, str] = {}
+    for i, spec in enumerate((*EMAIL_FIELDS.get(table, ()), *feed.email_columns)):
+        if spec.endswith("]") and "[" in spec:
+            column, _, map_key = spec[:-1].partition("[")
+            if column.lower() not in present or not present[column.lower()][1].startswith(
+                "MAP(VARCHAR, VARCHAR)"
+            ):
+                continue
+            name = present[column.lower()][0]
+            params[f"hash_key{i}"] = map_key.lower()
+            current = replaced.get(name, quote_ident(name))
+            replaced[name] = (
+                f"map_from_entries(list_transform(map_entries({current}), lambda e: struct_pack(key := e.key,"
+                f" value := case when lower(e.key) = $hash_key{i} and trim(e.value) like '%_@_%'"
+                " then sha256(lower(trim(e.value))) else e.value end)))"
+            )
+            continue
+        column, _, key = spec.partition(".")
+        if column.lower() not in present:
+            continue
+        name, ctype = present[column.lower()]
+        current = replaced.get(name, f"{quote_ident(name)}::varchar")
+        if not key:
+            replaced[name] = _sha256_sql(f"({current})")
+            continue
+        members = key.split(".")
+        params[f"hash_path{i}"] = "$." + ".".join(json_path_member(m) for m in members)
+        member = f"json_extract_string(({current}), $hash_path{i})"
+        patch = f"sha256(lower(trim({member})))"
+        for depth, m in reversed(list(enumerate(members))):
+            params[f"hash_key{i}_{depth}"] = m
+            patch = f"json_object($hash_key{i}_{depth}, {patch})"
+        replaced[name] = (
+            f"case when trim({member}) like '%_@_%' then json_merge_patch(({current}), {patch})::varchar"
+            f" else ({current}) end"
+        )
+    if not replaced:
+        return query
+    replace = ", ".join(f"{expr} as {quote_ident(name)}" for name, expr in replaced.items())
+    return f"select * replace ({replace}) from ({query})"
+
+
+def json_path_member(key: str) -> str:
+    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def apply_schema(con: duckdb.DuckDBPyConnection, prepared: Sequence[Prepared], load_id: str) -> None:
@@ -363,8 +491,26 @@ def load_batch(
             bad = validate(counts)
             if bad:
                 raise BatchValidationError(bad)
+        if batch.rejects:
+            (f,) = files  # only a single file's tolerant pass has rejects
+            con.executemany(
+                f"insert into {META_SCHEMA}.rejects values (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    [
+                        f.feed.name,
+                        f.remote.uri,
+                        f.remote.version,
+                        line,
+                        reason,
+                        content,
+                        load_id,
+                        batch.loaded_at,
+                    ]
+                    for line, reason, content in batch.rejects
+                ],
+            )
         con.executemany(
-            f"insert into {META_SCHEMA}.files values (?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, null)",
+            f"insert into {META_SCHEMA}.files values (?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?)",
             [
                 [
                     f.feed.name,
@@ -376,6 +522,7 @@ def load_batch(
                     counts[f.remote.uri],
                     load_id,
                     batch.loaded_at,
+                    batch.note,
                 ]
                 for f in files
             ],
@@ -385,7 +532,165 @@ def load_batch(
     except BaseException:
         con.execute("rollback")
         raise
+    fault_point("after_commit")
     return counts
+
+
+# ---------------------------------------------------------------- the tolerant second pass for CSV
+
+
+def csv_header(f: PendingFile) -> list[str]:
+    """The header as DuckDB names it (trimmed; empty -> column<i>; repeats, in any case, get _1, _2 ...)."""
+    opener = gzip.open if f.gzip else open
+    try:
+        with opener(f.local, "rb") as fh:  # type: ignore[operator]
+            head = fh.read(1 << 20)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FileRejected(f"{f.remote.uri}: cannot decompress: {exc}") from None
+    text = head.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    delim = "\t" if f.fmt == "tsv" else ","
+    try:
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delim, quotechar='"'))
+    except (StopIteration, csv.Error) as exc:
+        raise FileRejected(f"{f.remote.uri}: no readable header line ({exc or 'empty'})") from None
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(header):
+        if "\x00" in raw or any("\udc80" <= ch <= "\udcff" for ch in raw):
+            raise FileRejected(
+                f"{f.remote.uri}: the header line is not UTF-8 text; re-send the file as UTF-8"
+            )
+        name = raw.strip() or f"column{i}"
+        n = seen.get(name.lower(), 0)
+        seen[name.lower()] = n + 1
+        names.append(name if n == 0 else f"{name}_{n}")
+    return names
+
+
+def prepare_tolerant(
+    con: duckdb.DuckDBPyConnection, f: PendingFile, load_id: str, max_line_bytes: int
+) -> tuple[Prepared, list[str]]:
+    """Read a CSV that the strict pass refused, keeping the good rows and collecting the bad ones.
+
+    The header gives the columns (no sniffing: a ragged file defeats the sniffer); DuckDB's store_rejects
+    records each bad line with its reason. The good rows are staged in a temporary table (returned, for the
+    caller to drop) so that `_source_row` can still be the row's number in the file, rejected rows counted.
+    """
+    names = csv_header(f)
+    reserved = {*LINEAGE_COLUMNS, *(PARTITION_PREFIX + k for k in f.route.partitions), "_feeds_k"}
+    clash = [n for n in names if n.lower() in reserved]
+    if clash:
+        raise FileRejected(
+            f"{f.remote.uri}: the header {clash[0]!r} collides with a column the loader adds; "
+            "ask the vendor to rename it"
+        )
+    tag = uuid.uuid4().hex[:12]
+    staged, rejects_table, scans_table = f"feeds_good_{tag}", f"feeds_rejects_{tag}", f"feeds_scans_{tag}"
+    params: dict[str, object] = {
+        "p": str(f.local),
+        "d": "\t" if f.fmt == "tsv" else ",",
+        "cols": {n: "VARCHAR" for n in names},
+        "rt": rejects_table,
+        "rs": scans_table,
+    }
+    compression = "gzip" if f.gzip else "none"
+    reader = (
+        "read_csv($p, columns = $cols, header = true, auto_detect = false, delim = $d, quote = '\"',"
+        f" escape = '\"', compression = '{compression}', null_padding = false, strict_mode = true,"
+        " encoding = 'utf-8', hive_partitioning = false, store_rejects = true, rejects_table = $rt,"
+        f" rejects_scan = $rs, max_line_size = {int(max_line_bytes)}, buffer_size = {2 * int(max_line_bytes)})"
+    )
+    temps = [staged, rejects_table, scans_table]
+    con.execute(
+        f"create temp table {staged} as select * exclude (ordinality), ordinality as _feeds_k"
+        f" from {reader} with ordinality",
+        params,
+    )
+    found = con.execute(
+        f"select line, string_agg(distinct error_type::varchar || ': ' || error_message, '; '),"
+        f" any_value(csv_line) from {rejects_table} group by line order by line"
+    ).fetchall()
+    rejects = [(int(line), reason, content) for line, reason, content in found]
+    # row k of the staged rows is the k-th row not rejected: k plus the number of rejected rows before it
+    gaps: dict[int, int] = {}
+    for j, (line, _, _) in enumerate(rejects, start=1):
+        gaps[(line - 1) - j] = j  # data row = line - 1 (the header is line 1)
+    loaded_at = utcnow()
+    qparams: dict[str, object] = {
+        "u": f.remote.uri,
+        "v": f.remote.version,
+        "load_id": load_id,
+        "loaded_at": loaded_at,
+        "ga": list(gaps),
+        "gj": list(gaps.values()),
+    }
+    parts = []
+    for n, (key, value) in enumerate(sorted(f.route.partitions.items())):
+        qparams[f"k{n}"] = value
+        parts.append(f", $k{n}::varchar as {quote_ident(PARTITION_PREFIX + key)}")
+    query = (
+        "select g.* exclude (_feeds_k), g._feeds_k + coalesce(m.j, 0) as _source_row,"
+        f" $u::varchar as _source_uri, $v::varchar as _file_version{''.join(parts)},"
+        " $load_id::varchar as _load_id, $loaded_at::timestamp as _loaded_at"
+        f" from {staged} g asof left join (select unnest($ga::bigint[]) as a, unnest($gj::bigint[]) as j) m"
+        " on g._feeds_k > m.a"
+    )
+    columns = [(n, "VARCHAR") for n in names] + [
+        (PARTITION_PREFIX + k, "VARCHAR") for k in sorted(f.route.partitions)
+    ]
+    query = with_email_hashing(query, qparams, columns, f.feed, f.route.table)
+    note = None
+    if rejects:
+        note = f"{len(rejects)} rows rejected (loader.rejects), the other rows loaded"
+    return Prepared([f], query, qparams, columns, loaded_at, rejects, note), temps
+
+
+# ---------------------------------------------------------------- content checks before reading
+
+# deflate cannot expand more than about 1032:1, so a smaller gzip file cannot break the limit
+_DEFLATE_MAX_RATIO = 1032
+
+
+def content_problem(f: PendingFile, limit: int) -> str | None:
+    """Why a file must not be read at all (binary where text is expected, too large decompressed), or None."""
+    assert f.local is not None
+    if f.fmt in ("csv", "tsv", "json"):
+        try:
+            with (gzip.open if f.gzip else open)(f.local, "rb") as fh:  # type: ignore[operator]
+                sample = fh.read(8192)
+        except (OSError, EOFError, zlib.error) as exc:
+            return f"cannot decompress: {exc}; re-send the file"
+        if b"\x00" in sample:
+            return (
+                f"binary content (NUL bytes) in a file read as {f.fmt}; not text in UTF-8 "
+                "(a UTF-16 export must be re-sent as UTF-8)"
+            )
+    if not f.gzip:
+        if f.fmt != "parquet" and f.remote.size > limit:
+            return f"{f.remote.size} bytes is over max_decompressed_bytes ({limit}); raise it for this feed"
+        return None
+    if f.remote.size * _DEFLATE_MAX_RATIO <= limit:
+        return None
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    total = 0
+    pending = b""
+    try:
+        with open(f.local, "rb") as fh:
+            while chunk := pending or fh.read(1 << 20):
+                total += len(inflater.decompress(chunk, 1 << 24))
+                if total > limit:
+                    return (
+                        f"decompresses to more than max_decompressed_bytes ({limit} bytes); "
+                        "raise it for this feed if the file is genuine"
+                    )
+                if inflater.eof:  # a multi-member gzip: the next member starts in unused_data
+                    pending = inflater.unused_data
+                    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                else:
+                    pending = inflater.unconsumed_tail
+    except zlib.error as exc:
+        return f"cannot decompress: {exc}; re-send the file"
+    return None
 
 
 class BatchValidationError(Exception):
@@ -436,6 +741,9 @@ class Loader:
         self.retry_quarantined = retry_quarantined or config.settings.quarantine_retry
         self.workers = max(1, config.settings.parallel_batches or os.cpu_count() or 1)
         self._lock = threading.Lock()
+        # CSV files the strict pass refused, for the tolerant pass after the parallel inserts: it may add
+        # columns, and ALTER TABLE must not race the other batches' inserts
+        self._deferred: list[tuple[PendingFile, str]] = []
 
     def run(self, feed_names: Sequence[str] | None = None) -> RunResult:
         load_id = new_load_id()
@@ -445,7 +753,7 @@ class Loader:
         for feed in feeds:
             results.append(self.load_feed(feed, load_id))
         result = RunResult(load_id, results)
-        status = "failed" if result.failed else ("partial" if result.quarantined else "ok")
+        status = "failed" if result.failed else ("partial" if result.quarantined or result.rejected else "ok")
         self.con.execute(
             f"insert into {META_SCHEMA}.loads values (?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -506,6 +814,7 @@ class Loader:
         self.progress.add_total(len(pending), sum(p.remote.size for p in pending))
         with tempfile.TemporaryDirectory(prefix="feeds-") as tmp:
             self._localize(transport, pending, Path(tmp), result, load_id, layout)
+            fault_point("after_localize")
             ready = [p for p in pending if p.local is not None]
             batches = _batches(ready, feed.max_batch_bytes, feed.max_batch_files, self.workers)
             self._load_batches(batches, load_id, result, layout)
@@ -622,7 +931,11 @@ class Loader:
             if f.local is None or f.remote.size == 0:
                 f.fmt = f.route.fmt
                 continue
-            sniffed = sniff(f.local)
+            try:
+                sniffed = sniff(f.local)
+            except (OSError, EOFError, zlib.error) as exc:  # a broken deflate stream past the magic bytes
+                self._quarantine(f, load_id, result, f"{f.remote.uri}: cannot decompress: {exc}; re-send it")
+                continue
             f.gzip = sniffed.gzip
             f.fmt = f.route.fmt or sniffed.fmt
             if f.route.fmt and sniffed.fmt and sniffed.fmt != f.route.fmt and sniffed.fmt == "parquet":
@@ -637,6 +950,10 @@ class Loader:
             table = layout.table_for(f.route, f.fmt)
             if table != f.route.table:
                 f.route = replace(f.route, table=table)
+            limit = f.feed.max_decompressed_bytes or self.config.settings.max_decompressed_bytes
+            problem = content_problem(f, limit)
+            if problem is not None:
+                self._quarantine(f, load_id, result, f"{f.remote.uri}: {problem}")
 
     def _quarantine(
         self,
@@ -669,9 +986,11 @@ class Loader:
             finally:
                 cur.close()
 
+        self._deferred = []
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             prepared = [p for group in pool.map(prepare, batches) for p in group]
         apply_schema(self.con, prepared, load_id)
+        fault_point("after_schema")
 
         def insert(batch: Prepared) -> None:
             cur = self.con.cursor()
@@ -679,21 +998,77 @@ class Loader:
                 self._insert_or_split(cur, batch, load_id, result, layout)
             finally:
                 cur.close()
+                deferred = {id(d) for d, _ in self._deferred}
                 for f in batch.files:
-                    if f.local is not None and f.local.name.endswith(".part"):
+                    if f.local is not None and f.local.name.endswith(".part") and id(f) not in deferred:
                         f.local.unlink(missing_ok=True)
 
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             list(pool.map(insert, prepared))
+        for f, first_error in self._deferred:
+            self._load_tolerant(f, first_error, load_id, result)
+        self._deferred = []
+
+    def _failed(
+        self, cur: duckdb.DuckDBPyConnection, f: PendingFile, exc: Exception, load_id: str, result: FeedResult
+    ) -> None:
+        """One file the strict pass cannot read: a CSV gets the tolerant pass, anything else is quarantined."""
+        message = str(exc) if isinstance(exc, FileRejected) else describe_error(f, exc)
+        if f.fmt in ("csv", "tsv") and not isinstance(exc, FileRejected):
+            with self._lock:
+                self._deferred.append((f, message))
+            return
+        self._quarantine(f, load_id, result, message, cur)
+
+    def _load_tolerant(self, f: PendingFile, first_error: str, load_id: str, result: FeedResult) -> None:
+        """Good rows to raw, bad rows to loader.rejects with line and reason, in one transaction; if even
+        that cannot read the file, quarantine it with the strict pass's reason."""
+        cur = self.con.cursor()
+        temps: list[str] = []
+        try:
+            try:
+                prepared, temps = prepare_tolerant(cur, f, load_id, self.config.settings.max_line_bytes)
+                apply_schema(cur, [prepared], load_id)
+                validate = self._check_control_rows if self._expected_rows else None
+                counts = load_batch(cur, prepared, load_id, validate)
+            except (duckdb.Error, FileRejected) as exc:
+                second = str(exc).split("\n")[0]
+                if f.local is not None:
+                    second = second.replace(str(f.local), f.remote.uri)
+                self._quarantine(f, load_id, result, f"{first_error} (tolerant pass: {second})", cur)
+                return
+            except BatchValidationError as exc:
+                self._quarantine(f, load_id, result, f"{f.remote.uri}: {exc.bad[f.remote.uri]}", cur)
+                return
+            rows = counts[f.remote.uri]
+            with self._lock:
+                result.files_loaded += 1
+                result.rows += rows
+                result.bytes += f.remote.size
+                result.rows_rejected += len(prepared.rejects)
+                if prepared.rejects:
+                    lines = ", ".join(str(line) for line, _, _ in prepared.rejects[:5])
+                    more = "" if len(prepared.rejects) <= 5 else ", ..."
+                    result.rejects.append(
+                        f"{f.remote.uri}: {len(prepared.rejects)} rows rejected (lines {lines}{more}: "
+                        f"{prepared.rejects[0][1]}), {rows} loaded; see loader.rejects, fix and re-send"
+                    )
+                self.progress.advance(1, f.remote.size, rows)
+        finally:
+            for name in temps:
+                cur.execute(f"drop table if exists {name}")
+            cur.close()
+            if f.local is not None and f.local.name.endswith(".part"):
+                f.local.unlink(missing_ok=True)
 
     def _prepare_or_split(
         self, cur: duckdb.DuckDBPyConnection, batch: list[PendingFile], load_id: str, result: FeedResult
     ) -> list[Prepared]:
         try:
             return [prepare_batch(cur, batch, load_id)]
-        except duckdb.Error as exc:
+        except (duckdb.Error, FileRejected) as exc:
             if len(batch) == 1:
-                self._quarantine(batch[0], load_id, result, describe_error(batch[0], exc), cur)
+                self._failed(cur, batch[0], exc, load_id, result)
                 return []
             return [p for f in batch for p in self._prepare_or_split(cur, [f], load_id, result)]
 
@@ -710,7 +1085,7 @@ class Loader:
             counts = load_batch(cur, batch, load_id, validate)
         except duckdb.Error as exc:
             if len(batch.files) == 1:
-                self._quarantine(batch.files[0], load_id, result, describe_error(batch.files[0], exc), cur)
+                self._failed(cur, batch.files[0], exc, load_id, result)
                 return
             for f in batch.files:  # isolate the bad file(s); the good ones still load
                 for single in self._prepare_or_split(cur, [f], load_id, result):

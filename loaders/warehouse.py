@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import duckdb
@@ -74,8 +75,11 @@ def connect(path: Path, memory_limit: str = "1GB", threads: int | None = None) -
         con = duckdb.connect(str(path))
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
+            holder = re.search(r"\(PID (\d+)\)", str(exc))
+            by = f" (process {holder.group(1)})" if holder else ""
             raise WarehouseLocked(
-                f"{path}: another process is using the warehouse (a load or dbt run); try again when it ends"
+                f"{path}: another process{by} is using the warehouse (a load or a dbt run); DuckDB allows one"
+                " writer at a time: nothing was loaded, run again when it ends"
             ) from None
         raise
     con.execute(f"set memory_limit = '{memory_limit}'")

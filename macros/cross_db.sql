@@ -153,3 +153,17 @@
 {% macro spark__try_cast(expr, type) -%}
     try_cast({{ expr }} as {{ type }})
 {%- endmacro %}
+
+{#- Passthrough JSON may carry e-mail addresses in places no staging model names (an Encharge form's fields,
+    say): every address-shaped string is replaced, so the mart never holds clear text. -#}
+{% macro redact_emails(expr) -%}
+    {{ return(adapter.dispatch('redact_emails', 'engagement')(expr)) }}
+{%- endmacro %}
+
+{% macro default__redact_emails(expr) -%}
+    regexp_replace({{ expr }}, '[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+', '[email removed]', 'g')
+{%- endmacro %}
+
+{% macro spark__redact_emails(expr) -%}
+    regexp_replace({{ expr }}, '[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+', '[email removed]')
+{%- endmacro %}

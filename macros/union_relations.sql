@@ -5,7 +5,11 @@
     {%- for relation in relations %}
     select
         {%- for name, type in columns %}
+        {%- if name == 'properties' %}
+        {{ engagement.redact_emails(name) }} as {{ name }}{{ "," if not loop.last }}
+        {%- else %}
         {{ name }}{{ "," if not loop.last }}
+        {%- endif %}
         {%- endfor %}
     from {{ relation }}
     {% if not loop.last %}union all{% endif %}

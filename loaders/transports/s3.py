@@ -11,6 +11,7 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionError,
+    IncompleteReadError,
     ReadTimeoutError,
     ResponseStreamingError,
 )
@@ -27,27 +28,42 @@ RETRIES = BotoConfig(
 )
 
 
-def s3_client(endpoint_url: str | None = None, region: str | None = None, profile: str | None = None):
+def s3_client(
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    max_attempts: int | None = None,
+):
     """A client from the AWS default chain (env, profile, instance role); never from inline keys."""
     session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
-    return session.client("s3", endpoint_url=endpoint_url, region_name=region or "us-east-1", config=RETRIES)
+    config = RETRIES
+    if max_attempts is not None:
+        config = RETRIES.merge(BotoConfig(retries={"max_attempts": max_attempts, "mode": "adaptive"}))
+    return session.client("s3", endpoint_url=endpoint_url, region_name=region or "us-east-1", config=config)
 
 
 CHUNK = 1 << 20
 # Errors of the body stream itself: botocore's own retries cover the request, not a body cut halfway.
-_RETRYABLE = (ResponseStreamingError, ReadTimeoutError, ConnectionError, ProtocolError)
+# A connection closed early surfaces as IncompleteReadError (botocore checks the bytes against Content-Length).
+_RETRYABLE = (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, ConnectionError, ProtocolError)
 
 
 class S3Transport:
     def __init__(
-        self, uri: str, endpoint_url: str | None = None, region: str | None = None, profile: str | None = None
+        self,
+        uri: str,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        profile: str | None = None,
+        max_attempts: int = 8,
     ):
         parsed = urlparse(uri)
         self.bucket = parsed.netloc
         self.prefix = parsed.path.lstrip("/")
         if self.prefix and not self.prefix.endswith("/"):
             self.prefix += "/"
-        self.client = s3_client(endpoint_url, region, profile)
+        self.max_attempts = max_attempts
+        self.client = s3_client(endpoint_url, region, profile, max_attempts)
 
     def list(self) -> list[RemoteFile]:
         files: list[RemoteFile] = []
@@ -70,7 +86,10 @@ class S3Transport:
                         )
                     )
         except (ClientError, BotoCoreError) as exc:
-            raise TransportError(f"s3://{self.bucket}/{self.prefix}: cannot list: {exc}") from exc
+            raise TransportError(
+                f"s3://{self.bucket}/{self.prefix}: cannot list after retries: {exc}; check the endpoint"
+                " and the bucket, then run the load again"
+            ) from exc
         return files
 
     def local_path(self, file: RemoteFile) -> Path | None:
@@ -85,7 +104,7 @@ class S3Transport:
         with open(dest, "wb") as out:
             try:
                 for attempt in Retrying(
-                    stop=stop_after_attempt(6),
+                    stop=stop_after_attempt(self.max_attempts),
                     wait=wait_exponential(multiplier=0.2, max=5),
                     retry=retry_if_exception_type(_RETRYABLE),
                     reraise=True,
