@@ -18,8 +18,8 @@ from bench.common import report, time_bare, time_feeds_load, workdir
 from loaders.vendors import apsis, sailthru, simon
 from loaders.vendors.encharge import landing_path
 
-ROWS = int(os.environ.get("BENCH_FORMAT_ROWS", 2_000_000))
-FILES = 20
+ROWS = int(os.environ.get("BENCH_FORMAT_ROWS", 5_000_000))
+FILES = 50
 
 # One row of synthetic columns shaped like the vendors' (ids, e-mails, timestamps, free text, urls).
 _COLUMNS = """
@@ -42,28 +42,20 @@ def _rows(i: int, per: int) -> str:
     return f"select {_COLUMNS} from range({i * per}, {(i + 1) * per}) t(r)"
 
 
-def generate(root: Path) -> dict[str, tuple[list[str], str, dict]]:
-    """Write each format's files once; returns name -> (files, bare reader SQL, feed)."""
+def generate(root: Path) -> None:
+    """Write each format's files once; `_cases` finds them again."""
     con = duckdb.connect()
     per = ROWS // FILES
-    out: dict[str, tuple[list[str], str, dict]] = {}
 
     d = root / "sailthru"
-    files = []
     for i in range(FILES):
         path = d / sailthru.event_path(
             "campaign_open", date(2024, 5, 1 + i % 28), sailthru.part_file_name(f"{i:08x}")
         )
         _copy(con, _rows(i, per), path, "format csv, header true")
-        files.append(str(path))
-    out["CSV (Sailthru)"] = (files, f"read_csv({files!r})", {"vendor": "sailthru", "uri": f"file://{d}"})
 
-    for ext, options, reader in (
-        ("tsv", "format csv, header true, delimiter '\t'", "read_csv({files!r}, delim='\t')"),
-        ("jsonl", "format json", "read_json({files!r})"),
-    ):
+    for ext, options in (("tsv", "format csv, header true, delimiter '\t'"), ("jsonl", "format json")):
         d = root / f"simon_{ext}"
-        files = []
         for i in range(FILES):
             day = date(2024, 5, 1 + i % 28)
             name = simon.data_file_name(
@@ -82,15 +74,8 @@ def generate(root: Path) -> dict[str, tuple[list[str], str, dict]]:
             (path.parent / simon.control_file_name(name)).write_text(
                 json.dumps(simon.control_document([entry]))
             )
-            files.append(str(path))
-        out[f"{ext.upper()} (Simon)"] = (
-            files,
-            reader.format(files=files),
-            {"vendor": "simon", "uri": f"file://{d}"},
-        )
 
     d = root / "apsis"
-    files = []
     start = datetime(2024, 5, 1, tzinfo=UTC)
     for i in range(FILES):
         path = d / apsis.export_file_name(start + timedelta(days=i), start + timedelta(days=i + 1))
@@ -103,11 +88,8 @@ def generate(root: Path) -> dict[str, tuple[list[str], str, dict]]:
             f" from ({_rows(i, per)})"
         )
         _copy(con, select, path, "format csv, header true, compression gzip")
-        files.append(str(path))
-    out["gzip CSV (APSIS)"] = (files, f"read_csv({files!r})", {"vendor": "apsis", "uri": f"file://{d}"})
 
     d = root / "encharge"
-    files = []
     for i in range(FILES):
         path = d / landing_path(datetime(2024, 5, 1 + i % 28, 12, 0, i), f"{i:08x}")
         select = (
@@ -116,11 +98,8 @@ def generate(root: Path) -> dict[str, tuple[list[str], str, dict]]:
             f" from ({_rows(i, per)})"
         )
         _copy(con, select, path, "format json")
-        files.append(str(path))
-    out["NDJSON (Encharge)"] = (files, f"read_json({files!r})", {"vendor": "encharge", "uri": f"file://{d}"})
 
     d = root / "leanplum_parquet"
-    files = []
     for i in range(FILES):
         path = d / f"dt=2024-05-{1 + i % 28:02d}" / f"leanplum-events-{i:05d}.parquet"
         select = (
@@ -130,13 +109,6 @@ def generate(root: Path) -> dict[str, tuple[list[str], str, dict]]:
             f" {{'name': 'Spring', 'id': row_index % 50, 'event_type': 'Open'}} as Campaign from ({_rows(i, per)})"
         )
         _copy(con, select, path, "format parquet")
-        files.append(str(path))
-    out["Parquet (Leanplum)"] = (
-        files,
-        f"read_parquet({files!r})",
-        {"vendor": "leanplum", "uri": f"file://{d}"},
-    )
-    return out
 
 
 def main() -> int:

@@ -41,25 +41,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from ..transports.apsis import iso, parse_time  # one time format for both ends of the protocol
+
 Render = Callable[[datetime, datetime, list[str], list[str]], bytes]
 
 MAX_REQUEST_WINDOW = timedelta(days=92)  # [doc] "three months", validated when requesting
 MAX_ATTRIBUTES, MAX_TAGS = 75, 25  # [doc]
 ENDPOINTS = ("token", "request", "status", "download")
-
-
-def iso(dt: datetime) -> str:
-    """RFC 3339, UTC, 'Z' suffix: the form the vendor documents for requests and answers."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: str) -> datetime:
-    """An ISO 8601 date or date-time; naive values are UTC."""
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    dt = datetime.fromisoformat(text)
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 def _names(items: Any, key: str) -> list[str]:
