@@ -109,7 +109,9 @@ async def serve(settings: ReceiverSettings, ready: asyncio.Event | None = None) 
     spool.open()
     spool.start()
     app = build_app(settings, spool)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # Idle keep-alive connections must not hold a stop for aiohttp's default 60 s: a request in flight gets
+    # a few seconds to finish, and nothing unanswered was acknowledged.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=1024, reuse_address=True)
     await site.start()
