@@ -215,9 +215,12 @@ def _reader(f: PendingFile, i: int, params: dict[str, object], json_columns: dic
     compression = "gzip" if f.gzip else "none"
     if f.fmt in ("csv", "tsv"):
         params[f"d{i}"] = "\t" if f.fmt == "tsv" else ","
+        # The header is read here, so DuckDB's sniffer never runs: it would decompress and scan a sample of
+        # every file twice (bind and insert); the dialect is the vendor's, known, and every column is text.
+        params[f"h{i}"] = {name: "VARCHAR" for name in csv_header(f)}
         return (
-            f"read_csv($p{i}, all_varchar = true, header = true, delim = $d{i}, quote = '\"', escape = '\"',"
-            f" compression = '{compression}', auto_detect = true, null_padding = false, strict_mode = true,"
+            f"read_csv($p{i}, columns = $h{i}, header = true, auto_detect = false, delim = $d{i}, quote = '\"',"
+            f" escape = '\"', compression = '{compression}', null_padding = false, strict_mode = true,"
             " encoding = 'utf-8', hive_partitioning = false)"
         )
     if f.fmt == "json":
