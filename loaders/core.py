@@ -485,9 +485,11 @@ def load_batch(
             con.execute(f"insert into {raw_table(table)} by name {batch.query}", batch.params)
             fault_point("after_insert")
             for uri, n in con.execute(
-                f"select _source_uri, count(*) from {raw_table(table)} where _load_id = $l and _source_uri in"
-                " (select unnest($u)) group by 1",
-                {"l": load_id, "u": [f.remote.uri for f in files]},
+                # _loaded_at is this batch's own value: zone maps skip every other batch's row groups, so the
+                # count reads this batch's rows, not the whole table
+                f"select _source_uri, count(*) from {raw_table(table)} where _loaded_at = $at and _load_id = $l"
+                " and _source_uri in (select unnest($u)) group by 1",
+                {"at": batch.loaded_at, "l": load_id, "u": [f.remote.uri for f in files]},
             ).fetchall():
                 counts[uri] = n
         if validate:
