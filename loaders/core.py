@@ -268,6 +268,8 @@ def _batch_query(
     params: dict[str, object] = {"load_id": load_id, "loaded_at": loaded_at}
     json_columns = _json_keys(con, files) if files[0].fmt == "json" else None
     part_keys = sorted({k for f in files for k in f.route.partitions})
+    if files[0].fmt == "parquet":
+        return _parquet_query(files, params, part_keys), params, [PARTITION_PREFIX + k for k in part_keys]
     selects = []
     for i, f in enumerate(files):
         params[f"u{i}"] = f.remote.uri
@@ -290,6 +292,33 @@ def _batch_query(
             f" $load_id::varchar as _load_id, $loaded_at::timestamp as _loaded_at from {source}"
         )
     return "\nunion all by name\n".join(selects), params, [PARTITION_PREFIX + k for k in part_keys]
+
+
+def _parquet_query(files: Sequence[PendingFile], params: dict[str, object], part_keys: list[str]) -> str:
+    """Parquet knows each row's file and row number itself, so one parallel multi-file scan serves the batch;
+    each file's lineage values come from a small bound list joined on the file name."""
+    params["files"] = [str(f.local) for f in files]
+    params["lineage"] = [
+        {
+            "path": str(f.local),
+            "uri": f.remote.uri,
+            "version": f.remote.version,
+            **{f"k{j}": f.route.partitions.get(key) or "" for j, key in enumerate(part_keys)},
+        }
+        for f in files
+    ]
+    parts = "".join(
+        f", nullif(m.k{j}::varchar, '') as {quote_ident(PARTITION_PREFIX + key)}"
+        for j, key in enumerate(part_keys)
+    )
+    return (
+        "select r.* exclude (filename, file_row_number), r.file_row_number + 1 as _source_row,"
+        f" m.uri::varchar as _source_uri, m.version::varchar as _file_version{parts},"
+        " $load_id::varchar as _load_id, $loaded_at::timestamp as _loaded_at"
+        " from read_parquet($files, filename = true, file_row_number = true, union_by_name = true,"
+        " hive_partitioning = false) as r"
+        " join (select unnest($lineage, recursive := true)) as m on r.filename = m.path"
+    )
 
 
 # ---------------------------------------------------------------- the batch transaction
