@@ -184,7 +184,8 @@ def plan_feed(
 def _batches(
     files: Sequence[PendingFile], max_bytes: int, max_files: int, workers: int = 1
 ) -> list[list[PendingFile]]:
-    """Group by (table, format, compression); cut each group so that every worker gets a share."""
+    """Group by (table, format, compression); cut each group into contiguous batches of about equal bytes,
+    at least two per worker (so no core idles behind one long batch) and within the size limits."""
     groups: dict[tuple[str, str | None, bool], list[PendingFile]] = {}
     for f in files:
         groups.setdefault((f.route.table, f.fmt, f.gzip), []).append(f)
@@ -192,15 +193,20 @@ def _batches(
     for key in sorted(groups, key=lambda k: (k[0], k[1] or "", k[2])):
         group = sorted(groups[key], key=lambda p: p.remote.uri)
         total = sum(f.remote.size for f in group)
-        target = min(max_bytes, max(total // (2 * workers) + 1, 64 << 20))
+        wanted = max(-(-total // max_bytes), -(-len(group) // max_files))
+        if total > (64 << 20):  # small groups are not worth splitting
+            wanted = max(wanted, 2 * workers)
+        count = max(1, min(len(group), wanted))
         current: list[PendingFile] = []
-        size = 0
+        done = cuts = 0
         for f in group:
-            if current and (size + f.remote.size > target or len(current) >= max_files):
-                batches.append(current)
-                current, size = [], 0
             current.append(f)
-            size += f.remote.size
+            done += f.remote.size
+            # cut when this batch reaches its share of the bytes, or a limit
+            if len(current) >= max_files or (done >= total * (cuts + 1) / count and cuts < count - 1):
+                batches.append(current)
+                current = []
+                cuts += 1
         if current:
             batches.append(current)
     return batches
