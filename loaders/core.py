@@ -110,7 +110,6 @@ class FeedResult:
 class RunResult:
     load_id: str
     feeds: list[FeedResult]
-    elapsed: float = 0.0
 
     @property
     def quarantined(self) -> int:
@@ -1147,18 +1146,3 @@ class Loader:
             result.rows += rows
             result.bytes += nbytes
             self.progress.advance(len(batch.files), nbytes, rows)
-
-
-def run_load(
-    config: Config, feed_names: Sequence[str] | None = None, progress: Progress | None = None
-) -> RunResult:
-    from .warehouse import connect
-
-    con = connect(config.duckdb_path, config.settings.memory_limit, config.settings.threads)
-    try:
-        start = time.monotonic()
-        result = Loader(con, config, progress).run(feed_names)
-        result.elapsed = time.monotonic() - start
-        return result
-    finally:
-        con.close()

@@ -13,6 +13,7 @@ __all__ = ["RemoteFile", "Transport", "TransportError", "open_transport", "safe_
 
 
 def open_transport(feed: Feed) -> Transport:
+    """A file transport. APSIS feeds are not files: the loader builds their transport from the ledger."""
     scheme = feed.scheme
     if scheme == "file":
         from .local import LocalTransport
@@ -25,11 +26,7 @@ def open_transport(feed: Feed) -> Transport:
             feed.uri, feed.s3.endpoint_url, feed.s3.region, feed.s3.profile, feed.s3.max_attempts
         )
     if scheme == "sftp":
-        from .sftp import SFTPTransport  # type: ignore[import-not-found]
+        from .sftp import SFTPTransport
 
         return SFTPTransport(feed.uri, feed.sftp)
-    if scheme == "apsis" or feed.api is not None:
-        from .apsis import ApsisTransport
-
-        return ApsisTransport(feed)  # no ledger here: every window from api.start_at
     raise TransportError(f"feed {feed.name!r}: no file transport for {scheme}://")
