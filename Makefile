@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export ENGAGEMENT_DUCKDB ?= warehouse/engagement.duckdb
 export DBT_PROFILES_DIR := $(CURDIR)
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv sshd demo test lint bench clean
 
 venv: $(STAMP)
 
@@ -15,7 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+sshd:
+	@bash scripts/ensure-sshd.sh
+
+demo: $(STAMP) sshd
 	$(BIN)/python -m scripts.demo
 
 lint: $(STAMP)
@@ -24,10 +27,10 @@ lint: $(STAMP)
 	$(BIN)/dbt parse --quiet
 	$(BIN)/sqlfluff lint models macros tests/dbt --templater dbt --nocolor
 
-test: $(STAMP) lint
+test: $(STAMP) sshd lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
-bench: $(STAMP)
+bench: $(STAMP) sshd
 	$(BIN)/python -m bench.run
 
 clean:

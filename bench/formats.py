@@ -120,8 +120,11 @@ def main() -> int:
         generate(data)
         marker.touch()
     cases = _cases(data)
+    only = [w.strip().lower() for w in os.environ.get("BENCH_FORMATS", "").split(",") if w.strip()]
     ok = True
     for label, (_files, bare_sql, feed) in cases.items():
+        if only and not any(w in label.lower() for w in only):
+            continue  # BENCH_FORMATS=jsonl,ndjson measures only the formats whose label holds one of them
         bare = time_bare(f"select * from {bare_sql}", root / "bare.duckdb")
         loader = time_feeds_load([{"name": "bench", **feed}], root / "feeds.duckdb")
         ok &= report(label, loader, bare, 1.3, 2048)

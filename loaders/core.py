@@ -244,11 +244,24 @@ def _json_keys(con: duckdb.DuckDBPyConnection, files: Sequence[PendingFile]) -> 
     """
     compression = "gzip" if files[0].gzip else "none"
     paths = [str(f.local) for f in files]
-    keys = con.execute(
-        "select distinct unnest(json_keys(json)) as k"
-        f" from read_json_objects($files, format = 'auto', compression = '{compression}')",
-        {"files": paths},
-    ).fetchall()
+    try:
+        # Newline-delimited JSON, the common case: the lines are cut by the CSV reader (no quoting, a
+        # delimiter no JSON text holds) and parsed once, by json_keys. A file in any other layout (an array,
+        # pretty-printed records) has lines that are not JSON objects: the pass fails and the general
+        # record reader below lists the keys instead, which parses each record twice.
+        keys = con.execute(
+            "select distinct unnest(case when line is null then [] when ltrim(line)[1] = '{' then json_keys(line)"
+            " else error('not one object per line') end) as k from read_csv($files, columns = {'line': 'VARCHAR'},"
+            " header = false, auto_detect = false, delim = $delim, quote = '', escape = '',"
+            f" compression = '{compression}', encoding = 'utf-8', hive_partitioning = false)",
+            {"files": paths, "delim": "\x01"},
+        ).fetchall()
+    except duckdb.Error:
+        keys = con.execute(
+            "select distinct unnest(json_keys(json)) as k"
+            f" from read_json_objects($files, format = 'auto', compression = '{compression}')",
+            {"files": paths},
+        ).fetchall()
     sampled = con.execute(
         f"describe select * from read_json($f, format = 'auto', compression = '{compression}',"
         " hive_partitioning = false, sample_size = 2048)",
@@ -509,6 +522,7 @@ def load_batch(
             con.execute(
                 f"delete from {raw_table(table)} where _source_uri in (select unnest($u))", {"u": replaced}
             )
+            con.execute("reset max_vacuum_tasks")  # reclaim the deleted rows at the next checkpoint
         if replaced:
             con.execute(
                 f"update {META_SCHEMA}.files set status = 'replaced' where status = 'loaded'"

@@ -84,6 +84,11 @@ def connect(path: Path, memory_limit: str = "1GB", threads: int | None = None) -
         raise
     con.execute(f"set memory_limit = '{memory_limit}'")
     con.execute("set preserve_insertion_order = true")
+    # Parallel batches leave a part-filled row group at each batch's end; the checkpoint at close would merge
+    # them by rewriting (recompressing) whole row groups, about a second per few hundred thousand rows. They
+    # are left as they are; a run that deleted rows (a replaced file version) turns merging back on
+    # (see load_batch), so deleted rows are still reclaimed.
+    con.execute("set max_vacuum_tasks = 0")
     if threads:
         con.execute(f"set threads = {int(threads)}")
     tmp = Path(os.environ.get("FEEDS_TMPDIR", path.parent / ".duckdb_tmp"))

@@ -120,3 +120,42 @@ def test_gzip_is_detected_by_magic_bytes(tmp_path: Path, warehouse: Path) -> Non
     )
     run_feeds("load", "-c", str(cfg), check=0)
     assert query(warehouse, "select count(*), min(_part_dt) from raw.leanplum__events") == [(3, "2024-05-01")]
+
+
+def test_every_json_key_lands_in_every_layout(tmp_path: Path, warehouse: Path) -> None:
+    """Keys are listed from every record, not a sample, whatever the layout: one object per line (CRLF, blank
+    lines, gzip), a JSON array on one line, pretty-printed records. A key first seen on a file's last record
+    becomes a column in each case."""
+    import gzip
+
+    root, cfg = _feed(tmp_path)
+    day = root / "dt=2024-05-01"
+    day.mkdir()
+    many = [leanplum_event(f"n{i}") for i in range(3000)]
+    many.append({**leanplum_event("n-last"), "late_ndjson": {"k": [1, 2.5]}})
+    (day / "lines.json").write_text("\r\n\r\n".join(json.dumps(r) for r in many) + "\r\n")
+    zipped = [leanplum_event("z1"), {**leanplum_event("z2"), "late_gzip": 7}]
+    (day / "zipped.json.gz").write_bytes(gzip.compress("\n".join(json.dumps(r) for r in zipped).encode()))
+    run_feeds("load", "-c", str(cfg), check=0)  # one object per line: the keys come from the lines
+    # a second run, so these layouts are a batch of their own: the keys come from the record reader
+    array = [leanplum_event("a1"), {**leanplum_event("a2"), "late_array": "x"}]
+    (day / "array.json").write_text(json.dumps(array))
+    pretty = [leanplum_event("p1"), {**leanplum_event("p2"), "late_pretty": True}]
+    (day / "pretty.json").write_text("\n".join(json.dumps(r, indent=2) for r in pretty))
+    run_feeds("load", "-c", str(cfg), check=0)
+
+    got = dict(
+        query(
+            warehouse,
+            "select event_id, coalesce(late_ndjson, late_gzip, late_array, late_pretty) from raw.leanplum__events"
+            " where event_id in ('n-last', 'z2', 'a2', 'p2')",
+        )
+    )
+    assert got == {"n-last": '{"k":[1,2.5]}', "z2": "7", "a2": "x", "p2": "true"}
+    assert query(warehouse, "select count(*), count(distinct event_id) from raw.leanplum__events") == [
+        (3007, 3007)
+    ]
+    # row numbers count records, blank lines aside
+    assert query(warehouse, "select _source_row from raw.leanplum__events where event_id = 'n-last'") == [
+        (3001,)
+    ]
