@@ -40,6 +40,7 @@ from .warehouse import (
 )
 
 PARTITION_PREFIX = "_part_"
+GZIP_WORK_FACTOR = 6  # bytes read per byte of a gzip file, about, for vendor CSV and JSON
 
 
 class FileRejected(Exception):
@@ -193,7 +194,9 @@ def _batches(
         group = sorted(groups[key], key=lambda p: p.remote.uri)
         total = sum(f.remote.size for f in group)
         wanted = max(-(-total // max_bytes), -(-len(group) // max_files))
-        if total > (64 << 20):  # small groups are not worth splitting
+        # the work is in the bytes read: a gzip file holds several times its size
+        work = total * (GZIP_WORK_FACTOR if key[2] else 1)
+        if work > (64 << 20):  # small groups are not worth splitting
             wanted = max(wanted, 2 * workers)
         count = max(1, min(len(group), wanted))
         current: list[PendingFile] = []
@@ -793,6 +796,7 @@ class Loader:
         self.progress = progress or Progress()
         self.retry_quarantined = retry_quarantined or config.settings.quarantine_retry
         self.workers = max(1, config.settings.parallel_batches or os.cpu_count() or 1)
+        self.threads = max(1, config.settings.threads or os.cpu_count() or 1)
         self._lock = threading.Lock()
         # CSV files the strict pass refused, for the tolerant pass after the parallel inserts: it may add
         # columns, and ALTER TABLE must not race the other batches' inserts
@@ -1039,6 +1043,26 @@ class Loader:
             finally:
                 cur.close()
 
+        # Batches running side by side share the cores: DuckDB's threads are split between them, or each
+        # statement would start a thread per core and they would crowd each other (measured: 15% slower).
+        shared = len(batches) > 1 and self.workers > 1
+        self.con.execute(f"set threads = {max(1, self.threads // self.workers) if shared else self.threads}")
+        try:
+            self._run_batches(batches, load_id, result, layout, prepare)
+        finally:
+            self.con.execute(f"set threads = {self.threads}")
+        for f, first_error in self._deferred:  # one file at a time, with every thread
+            self._load_tolerant(f, first_error, load_id, result)
+        self._deferred = []
+
+    def _run_batches(
+        self,
+        batches: list[list[PendingFile]],
+        load_id: str,
+        result: FeedResult,
+        layout: Layout,
+        prepare: Callable[[list[PendingFile]], list[Prepared]],
+    ) -> None:
         self._deferred = []
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             prepared = [p for group in pool.map(prepare, batches) for p in group]
@@ -1058,9 +1082,6 @@ class Loader:
 
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             list(pool.map(insert, prepared))
-        for f, first_error in self._deferred:
-            self._load_tolerant(f, first_error, load_id, result)
-        self._deferred = []
 
     def _failed(
         self, cur: duckdb.DuckDBPyConnection, f: PendingFile, exc: Exception, load_id: str, result: FeedResult
