@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import os
 import signal
 import tempfile
@@ -242,8 +243,7 @@ def _reader(f: PendingFile, i: int, params: dict[str, object], json_columns: dic
 def _json_keys(con: duckdb.DuckDBPyConnection, files: Sequence[PendingFile]) -> dict[str, str]:
     """Every top-level key in the batch (all lines, not a sample): a key first seen on the last line lands too.
 
-    Keys whose sampled values are objects or arrays are read as JSON (their text, not re-serialized);
-    the rest as VARCHAR. Both are text in the raw table.
+    Every key is read as VARCHAR: a scalar as its text, an object or array as its JSON text.
     """
     compression = "gzip" if files[0].gzip else "none"
     paths = [str(f.local) for f in files]
@@ -265,22 +265,26 @@ def _json_keys(con: duckdb.DuckDBPyConnection, files: Sequence[PendingFile]) -> 
             f" from read_json_objects($files, format = 'auto', compression = '{compression}')",
             {"files": paths},
         ).fetchall()
-    sampled = con.execute(
-        f"describe select * from read_json($f, format = 'auto', compression = '{compression}',"
-        " hive_partitioning = false, sample_size = 2048)",
-        {"f": paths[0]},
-    ).fetchall()
-    nested = {r[0] for r in sampled if r[1].startswith(("STRUCT", "MAP", "JSON")) or r[1].endswith("]")}
+    # columns in the order of the first record's keys (new tables read like the vendor's records), then by name
+    first = {k: i for i, k in enumerate(_first_record_keys(files[0]))}
     columns: dict[str, str] = {}
     lowered: set[str] = set()
-    sampled_order = {r[0]: i for i, r in enumerate(sampled)}
-    ordered = sorted((k for (k,) in keys), key=lambda k: (sampled_order.get(k, len(sampled_order)), k))
-    for key in ordered:
+    for key in sorted((k for (k,) in keys), key=lambda k: (first.get(k, len(first)), k)):
         if key.lower() in lowered:
             continue  # the same name in another case: DuckDB matches names case-insensitively
         lowered.add(key.lower())
-        columns[key] = "JSON" if key in nested else "VARCHAR"
+        columns[key] = "VARCHAR"
     return columns
+
+
+def _first_record_keys(f: PendingFile) -> list[str]:
+    """The keys of a file's first line, in order, if it is one JSON object; else none (only an order hint)."""
+    try:
+        with gzip.open(f.local, "rb") if f.gzip else open(f.local, "rb") as fh:  # type: ignore[arg-type]
+            record = json.loads(fh.readline(1 << 20))
+    except (OSError, EOFError, ValueError, zlib.error):
+        return []
+    return list(record) if isinstance(record, dict) else []
 
 
 def _batch_query(

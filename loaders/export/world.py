@@ -16,10 +16,12 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 VENDORS = ("sailthru", "simon", "apsis", "encharge", "leanplum")
 SHARES = {"sailthru": 0.35, "leanplum": 0.25, "apsis": 0.15, "encharge": 0.15, "simon": 0.10}
@@ -148,6 +150,8 @@ class World:
 
     def table_from(self, name: str, columns: dict[str, list[Any]]) -> None:
         """Create a small table from Python lists (entity lists; events are generated in SQL)."""
+        import pyarrow as pa  # only the export side writes Arrow; `feeds load` starts without it
+
         data = pa.table(columns)  # noqa: F841 -- read by DuckDB's replacement scan below
         self.con.execute(f"create or replace table {name} as select * from data")
 
