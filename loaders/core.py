@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import duckdb
 
@@ -277,10 +278,16 @@ def _json_keys(con: duckdb.DuckDBPyConnection, files: Sequence[PendingFile]) -> 
     return columns
 
 
+def open_local(f: PendingFile) -> IO[bytes]:
+    """The fetched file, decompressed as it is read when it is gzip."""
+    assert f.local is not None
+    return gzip.open(f.local, "rb") if f.gzip else open(f.local, "rb")
+
+
 def _first_record_keys(f: PendingFile) -> list[str]:
     """The keys of a file's first line, in order, if it is one JSON object; else none (only an order hint)."""
     try:
-        with gzip.open(f.local, "rb") if f.gzip else open(f.local, "rb") as fh:  # type: ignore[arg-type]
+        with open_local(f) as fh:
             record = json.loads(fh.readline(1 << 20))
     except (OSError, EOFError, ValueError, zlib.error):
         return []
@@ -601,9 +608,8 @@ def load_batch(
 
 def csv_header(f: PendingFile) -> list[str]:
     """The header as DuckDB names it (trimmed; empty -> column<i>; repeats, in any case, get _1, _2 ...)."""
-    opener = gzip.open if f.gzip else open
     try:
-        with opener(f.local, "rb") as fh:  # type: ignore[operator]
+        with open_local(f) as fh:
             head = fh.read(1 << 20)
     except (OSError, EOFError, zlib.error) as exc:
         raise FileRejected(f"{f.remote.uri}: cannot decompress: {exc}") from None
@@ -716,7 +722,7 @@ def content_problem(f: PendingFile, limit: int) -> str | None:
     assert f.local is not None
     if f.fmt in ("csv", "tsv", "json"):
         try:
-            with (gzip.open if f.gzip else open)(f.local, "rb") as fh:  # type: ignore[operator]
+            with open_local(f) as fh:
                 sample = fh.read(8192)
         except (OSError, EOFError, zlib.error) as exc:
             return f"cannot decompress: {exc}; re-send the file"
