@@ -29,6 +29,7 @@ from typing import IO
 
 import duckdb
 
+from . import jsonkeys
 from .config import Config, Feed
 from .transports import RemoteFile, Transport, TransportError, open_transport, safe_relpath
 from .vendors import Layout, Route, get_layout, sniff
@@ -246,14 +247,43 @@ def _json_keys(con: duckdb.DuckDBPyConnection, files: Sequence[PendingFile]) -> 
 
     Every key is read as VARCHAR: a scalar as its text, an object or array as its JSON text.
     """
+    try:
+        # Newline-delimited JSON, the common case: the C scanner follows each line's structure without
+        # parsing its values (see loaders/jsonkeys.py).
+        keys = _scanned_keys(files)
+    except (ValueError, RuntimeError, OSError, EOFError, zlib.error):
+        keys = _duckdb_json_keys(con, files)
+    # columns in the order of the first record's keys (new tables read like the vendor's records), then by name
+    first = {k: i for i, k in enumerate(_first_record_keys(files[0]))}
+    columns: dict[str, str] = {}
+    lowered: set[str] = set()
+    for key in sorted(keys, key=lambda k: (first.get(k, len(first)), k)):
+        if key.lower() in lowered:
+            continue  # the same name in another case: DuckDB matches names case-insensitively
+        lowered.add(key.lower())
+        columns[key] = "VARCHAR"
+    return columns
+
+
+def _scanned_keys(files: Sequence[PendingFile]) -> list[str]:
+    streams = [open_local(f) for f in files]
+    try:
+        return jsonkeys.scan_keys(streams)
+    finally:
+        for stream in streams:
+            stream.close()
+
+
+def _duckdb_json_keys(con: duckdb.DuckDBPyConnection, files: Sequence[PendingFile]) -> list[str]:
+    """The same keys from DuckDB: for a scanner that is not built, or a file that is not one object per line."""
     compression = "gzip" if files[0].gzip else "none"
     paths = [str(f.local) for f in files]
     try:
-        # Newline-delimited JSON, the common case: the lines are cut by the CSV reader (no quoting, a
-        # delimiter no JSON text holds) and parsed once, by json_keys. A file in any other layout (an array,
-        # pretty-printed records) has lines that are not JSON objects: the pass fails and the general
-        # record reader below lists the keys instead, which parses each record twice.
-        keys = con.execute(
+        # Newline-delimited JSON: the lines are cut by the CSV reader (no quoting, a delimiter no JSON text
+        # holds) and parsed once, by json_keys. A file in any other layout (an array, pretty-printed
+        # records) has lines that are not JSON objects: the pass fails and the general record reader below
+        # lists the keys instead, which parses each record twice.
+        rows = con.execute(
             "select distinct unnest(case when line is null then [] when ltrim(line)[1] = '{' then json_keys(line)"
             " else error('not one object per line') end) as k from read_csv($files, columns = {'line': 'VARCHAR'},"
             " header = false, auto_detect = false, delim = $delim, quote = '', escape = '',"
@@ -261,21 +291,12 @@ def _json_keys(con: duckdb.DuckDBPyConnection, files: Sequence[PendingFile]) -> 
             {"files": paths, "delim": "\x01"},
         ).fetchall()
     except duckdb.Error:
-        keys = con.execute(
+        rows = con.execute(
             "select distinct unnest(json_keys(json)) as k"
             f" from read_json_objects($files, format = 'auto', compression = '{compression}')",
             {"files": paths},
         ).fetchall()
-    # columns in the order of the first record's keys (new tables read like the vendor's records), then by name
-    first = {k: i for i, k in enumerate(_first_record_keys(files[0]))}
-    columns: dict[str, str] = {}
-    lowered: set[str] = set()
-    for key in sorted((k for (k,) in keys), key=lambda k: (first.get(k, len(first)), k)):
-        if key.lower() in lowered:
-            continue  # the same name in another case: DuckDB matches names case-insensitively
-        lowered.add(key.lower())
-        columns[key] = "VARCHAR"
-    return columns
+    return [k for (k,) in rows]
 
 
 def open_local(f: PendingFile) -> IO[bytes]:
