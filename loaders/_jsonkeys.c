@@ -258,6 +258,10 @@ static void Scanner_dealloc(Scanner *s) {
 
 static PyObject *Scanner_feed(Scanner *s, PyObject *arg) {
     Py_buffer view;
+    if (!s->slots) {
+        PyErr_SetString(PyExc_RuntimeError, "Scanner.__init__ was not called");
+        return NULL;
+    }
     if (s->error) {
         PyErr_SetString(PyExc_ValueError, s->error);
         return NULL;
