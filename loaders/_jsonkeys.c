@@ -25,9 +25,6 @@
 typedef struct {
     PyObject_HEAD
     int64_t line; /* lines scanned so far, for the error message */
-    /* the key being added */
-    const char *key;
-    size_t key_len;
     /* distinct keys: an open-addressing table of indexes into `offsets`, and the keys' bytes */
     uint32_t *slots;
     size_t slot_cap;
@@ -77,14 +74,22 @@ static int rehash(Scanner *s, size_t cap) {
     return 0;
 }
 
-/* Keep the key just read if it is new; *index is its number. Returns -1 on failure (s->error set). */
-static int add_key(Scanner *s, uint32_t *index) {
-    uint64_t h = hash_bytes(s->key, s->key_len);
+/* Whether key `index` is these n bytes (keys are short: a plain loop beats a call to memcmp). */
+static inline int same_key(const Scanner *s, uint32_t index, const char *p, size_t n) {
+    const char *k = s->arena + s->offsets[index];
+    if (s->offsets[index + 1] - s->offsets[index] != n) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (k[i] != p[i]) return 0;
+    return 1;
+}
+
+/* Keep this key if it is new; *index is its number. Returns -1 on failure (s->error set). */
+static int add_key(Scanner *s, const char *key, size_t n, uint32_t *index) {
+    uint64_t h = hash_bytes(key, n);
     size_t j = h & (s->slot_cap - 1);
     while (s->slots[j] != UINT32_MAX) {
         size_t i = s->slots[j];
-        if (s->hashes[i] == h && s->offsets[i + 1] - s->offsets[i] == s->key_len &&
-            memcmp(s->arena + s->offsets[i], s->key, s->key_len) == 0) {
+        if (s->hashes[i] == h && same_key(s, (uint32_t)i, key, n)) {
             *index = (uint32_t)i;
             return 0;
         }
@@ -94,15 +99,15 @@ static int add_key(Scanner *s, uint32_t *index) {
         s->error = "more than 100000 distinct top-level keys";
         return -1;
     }
-    if (grow((void **)&s->arena, &s->arena_cap, s->arena_len + s->key_len, 1) ||
+    if (grow((void **)&s->arena, &s->arena_cap, s->arena_len + n, 1) ||
         grow((void **)&s->offsets, &s->offsets_cap, s->n_keys + 2, sizeof(size_t)) ||
         grow((void **)&s->hashes, &s->hashes_cap, s->n_keys + 2, sizeof(uint64_t))) {
         s->error = "out of memory";
         return -1;
     }
-    memcpy(s->arena + s->arena_len, s->key, s->key_len);
+    memcpy(s->arena + s->arena_len, key, n);
     s->offsets[s->n_keys] = s->arena_len;
-    s->arena_len += s->key_len;
+    s->arena_len += n;
     s->hashes[s->n_keys] = h;
     s->slots[j] = (uint32_t)s->n_keys;
     *index = (uint32_t)s->n_keys;
@@ -128,15 +133,6 @@ static inline const char *string_stop(const char *p, const char *end) {
 #endif
     while (p < end && *p != '"' && *p != '\\') p++;
     return p;
-}
-
-/* Whether key `index` is these n bytes (keys are short: a plain loop beats a call to memcmp). */
-static inline int same_key(const Scanner *s, uint32_t index, const char *p, size_t n) {
-    const char *k = s->arena + s->offsets[index];
-    if (s->offsets[index + 1] - s->offsets[index] != n) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (k[i] != p[i]) return 0;
-    return 1;
 }
 
 /* The closing quote of the string whose content starts at p (escapes stepped over), or NULL if the string
@@ -175,9 +171,7 @@ static int scan(Scanner *s, const char *p, const char *end) {
                 uint32_t *recent = position < 64 ? &s->recent[position] : NULL;
                 if (!recent || *recent == UINT32_MAX || !same_key(s, *recent, p, n)) {
                     uint32_t index;
-                    s->key = p;
-                    s->key_len = n;
-                    if (add_key(s, &index)) {
+                    if (add_key(s, p, n, &index)) {
                         s->line = line;
                         return -1;
                     }
@@ -230,8 +224,6 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwds) {
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "", kwlist)) return -1;
     s->line = 1;
     memset(s->recent, 0xff, sizeof(s->recent));
-    s->key = NULL;
-    s->key_len = 0;
     s->n_keys = 0;
     s->arena_len = 0;
     s->error = NULL;
