@@ -95,6 +95,21 @@ class Settings(BaseModel):
     max_decompressed_bytes: int = Field(default=100_000_000_000, gt=0)
     # longest CSV line the tolerant second pass accepts (the first pass stops at DuckDB's 2 MB default)
     max_line_bytes: int = Field(default=64 << 20, ge=1 << 20)
+    # the raw layer as Parquet objects under file:///path or s3://bucket/prefix instead of DuckDB's raw
+    # tables (the ledger stays in the DuckDB file); see loaders/lake/sink.py
+    lake: str | None = None
+    lake_endpoint_url: str | None = None
+    lake_region: str | None = None
+
+    @field_validator("lake")
+    @classmethod
+    def _check_lake(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parsed = urlparse(value)
+        if parsed.scheme not in ("file", "s3") or not (parsed.netloc if parsed.scheme == "s3" else parsed.path):
+            raise ValueError(f"lake must be file:///path or s3://bucket/prefix; got {value!r}")
+        return value
 
 
 class Config(BaseModel):

@@ -31,6 +31,7 @@ import duckdb
 
 from . import jsonkeys
 from .config import Config, Feed
+from .lake.sink import RawSink, open_sink
 from .transports import RemoteFile, Transport, TransportError, open_transport, safe_relpath
 from .vendors import Layout, Route, get_layout, sniff
 from .warehouse import (
@@ -545,15 +546,18 @@ def load_batch(
     batch: Prepared,
     load_id: str,
     validate: Callable[[dict[str, int]], dict[str, str]] | None = None,
+    sink: RawSink | None = None,
 ) -> dict[str, int]:
-    """Load one prepared batch in one transaction. Returns rows per URI. Raises on failure, leaving nothing."""
+    """Load one prepared batch in one transaction. Returns rows per URI. Raises on failure, leaving nothing.
+
+    With a `sink` (the Parquet lake) the rows go there instead of the raw table; the ledger stays here."""
     files = batch.files
     table = batch.table
     con.execute("begin transaction")
     try:
         counts: dict[str, int] = {f.remote.uri: 0 for f in files}
         replaced = [f.remote.uri for f in files if f.replaces]
-        if replaced and table_columns(con, RAW_SCHEMA, table):
+        if sink is None and replaced and table_columns(con, RAW_SCHEMA, table):
             con.execute(
                 f"delete from {raw_table(table)} where _source_uri in (select unnest($u))", {"u": replaced}
             )
@@ -564,7 +568,9 @@ def load_batch(
                 " and feed = $feed and uri in (select unnest($u))",
                 {"feed": files[0].feed.name, "u": replaced},
             )
-        if batch.query is not None:
+        if sink is not None:
+            counts = sink.write(con, batch, load_id)
+        elif batch.query is not None:
             con.execute(f"insert into {raw_table(table)} by name {batch.query}", batch.params)
             fault_point("after_insert")
             for uri, n in con.execute(
@@ -828,6 +834,9 @@ class Loader:
         self.retry_quarantined = retry_quarantined or config.settings.quarantine_retry
         self.workers = max(1, config.settings.parallel_batches or os.cpu_count() or 1)
         self.threads = max(1, config.settings.threads or os.cpu_count() or 1)
+        self.sink = open_sink(config.settings.lake, config.settings.lake_endpoint_url, config.settings.lake_region)
+        if self.sink is not None:
+            self.sink.prepare(con)
         self._lock = threading.Lock()
         # CSV files the strict pass refused, for the tolerant pass after the parallel inserts: it may add
         # columns, and ALTER TABLE must not race the other batches' inserts
@@ -1135,7 +1144,7 @@ class Loader:
                 prepared, temps = prepare_tolerant(cur, f, load_id, self.config.settings.max_line_bytes)
                 apply_schema(cur, [prepared], load_id)
                 validate = self._check_control_rows if self._expected_rows else None
-                counts = load_batch(cur, prepared, load_id, validate)
+                counts = load_batch(cur, prepared, load_id, validate, self.sink)
             except (duckdb.Error, FileRejected) as exc:
                 second = str(exc).split("\n")[0]
                 if f.local is not None:
@@ -1187,7 +1196,7 @@ class Loader:
     ) -> None:
         validate = self._check_control_rows if self._expected_rows else None
         try:
-            counts = load_batch(cur, batch, load_id, validate)
+            counts = load_batch(cur, batch, load_id, validate, self.sink)
         except duckdb.Error as exc:
             if len(batch.files) == 1:
                 self._failed(cur, batch.files[0], exc, load_id, result)

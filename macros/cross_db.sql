@@ -1,5 +1,12 @@
 {#- Engine-specific expressions, one dispatch macro each, so the models stay portable. The `default__`
-    versions are DuckDB's (the default target); `spark__` versions show the way to a distributed engine. -#}
+    versions are DuckDB's (the default target); the `spark__` versions run on Spark 3.5 (the `spark` target,
+    tested for equal marts). Spark string literals treat a backslash as an escape, so every pattern handed
+    to a Spark regex function has its backslashes doubled (`spark_literal`). -#}
+
+{#- A SQL string literal for Spark: quote and backslash escaped (Spark reads `\\` as one backslash). -#}
+{% macro spark_literal(text) -%}
+    '{{ text | replace("\\", "\\\\") | replace("'", "\\'") }}'
+{%- endmacro %}
 
 {#- Text of a JSON member: `path` is a dotted path such as 'user.id' (no `$`). -#}
 {% macro json_text(expr, path) -%}
@@ -20,7 +27,7 @@
 {%- endmacro %}
 
 {% macro default__json_member(expr, path) -%}
-    cast(json_extract({{ expr }}, '$.{{ path }}') as varchar)
+    cast(json_extract({{ expr }}, '$.{{ path }}') as {{ dbt.type_string() }})
 {%- endmacro %}
 
 {% macro spark__json_member(expr, path) -%}
@@ -71,7 +78,7 @@
 {%- endmacro %}
 
 {% macro spark__regex_full_match(expr, pattern) -%}
-    ({{ expr }} rlike '^(?:{{ pattern }})$')
+    ({{ expr }} rlike {{ engagement.spark_literal('^(?:' ~ pattern ~ ')\\z') }})
 {%- endmacro %}
 
 {#- The first capture group of a regular expression, or null when it does not match. -#}
@@ -84,7 +91,7 @@
 {%- endmacro %}
 
 {% macro spark__regex_group(expr, pattern, group) -%}
-    nullif(regexp_extract({{ expr }}, '{{ pattern }}', {{ group }}), '')
+    nullif(regexp_extract({{ expr }}, {{ engagement.spark_literal(pattern) }}, {{ group }}), '')
 {%- endmacro %}
 
 {#- JSON object text from (key, expression) pairs; keys are literals we control or escape. -#}
@@ -94,25 +101,26 @@
 
 {% macro default__json_object_from(pairs) -%}
     {%- if pairs | length == 0 -%}
-        cast('{}' as varchar)
+        cast('{}' as {{ dbt.type_string() }})
     {%- else -%}
         cast(json_object(
         {%- for key, value in pairs -%}
             '{{ key | replace("'", "''") }}', {{ value }}{{ ", " if not loop.last }}
         {%- endfor -%}
-        ) as varchar)
+        ) as {{ dbt.type_string() }})
     {%- endif -%}
 {%- endmacro %}
 
+{#- Spark's to_json drops null members unless told not to; DuckDB's json_object keeps them. -#}
 {% macro spark__json_object_from(pairs) -%}
     {%- if pairs | length == 0 -%}
         '{}'
     {%- else -%}
         to_json(named_struct(
         {%- for key, value in pairs -%}
-            '{{ key | replace("'", "''") }}', {{ value }}{{ ", " if not loop.last }}
+            {{ engagement.spark_literal(key) }}, {{ value }}{{ ", " if not loop.last }}
         {%- endfor -%}
-        ))
+        ), map('ignoreNullFields', 'false'))
     {%- endif -%}
 {%- endmacro %}
 
@@ -122,7 +130,39 @@
 {%- endmacro %}
 
 {% macro default__json_merge(base_expr, patch_expr) -%}
-    cast(json_merge_patch(coalesce({{ base_expr }}, '{}'), coalesce({{ patch_expr }}, '{}')) as varchar)
+    cast(json_merge_patch(coalesce({{ base_expr }}, '{}'), coalesce({{ patch_expr }}, '{}')) as {{ dbt.type_string() }})
+{%- endmacro %}
+
+{#- Spark has no merge-patch: the top-level members are rebuilt as text. Each member's JSON text comes from
+    get_json_object over the object wrapped in an array with a `[*]` step, which keeps strings quoted (plain
+    `$.key` unquotes them, and a string "1" would become the number 1). Members of the patch win; a JSON null
+    in the patch removes the key (get_json_object gives SQL NULL for it), the base's own nulls stay; the
+    base's keys keep their order and new keys follow, as DuckDB's json_merge_patch does.
+    Nested objects are replaced, not merged: every caller patches top-level members only. -#}
+{% macro spark__json_merge(base_expr, patch_expr) -%}
+    {#- the two texts are bound once, as a lambda's argument, instead of repeating their expressions -#}
+    element_at(transform(
+        array(named_struct('b', coalesce({{ base_expr }}, '{}'), 'p', coalesce({{ patch_expr }}, '{}'))),
+        j -> concat('{', array_join(transform(
+            filter(
+                transform(
+                    array_distinct(concat(json_object_keys(j.b), json_object_keys(j.p))),
+                    k -> named_struct('k', k, 'v', case
+                        when array_contains(json_object_keys(j.p), k)
+                            then {{ engagement.spark_json_member_text('j.p', 'k') }}
+                        else coalesce({{ engagement.spark_json_member_text('j.b', 'k') }}, 'null')
+                    end)
+                ),
+                m -> m.v is not null
+            ),
+            m -> concat(substring(to_json(array(m.k)), 2, length(to_json(array(m.k))) - 2), ':', m.v)
+        ), ','), '}')
+    ), 1)
+{%- endmacro %}
+
+{#- The JSON text of a top-level member (strings keep their quotes), NULL when absent. -#}
+{% macro spark_json_member_text(json_expr, key_expr) -%}
+    get_json_object(concat('[', {{ json_expr }}, ']'), concat('$[*][\'', {{ key_expr }}, '\']'))
 {%- endmacro %}
 
 {#- JSON text without the named top-level keys: what stays is passthrough for `properties`. -#}
@@ -133,7 +173,13 @@
 {% macro default__json_without_keys(expr, keys) -%}
     {%- set nulls = [] -%}
     {%- for key in keys -%}{%- do nulls.append((key, 'null')) -%}{%- endfor -%}
-    cast(json_merge_patch(coalesce({{ expr }}, '{}'), {{ engagement.json_object_from(nulls) }}) as varchar)
+    cast(json_merge_patch(coalesce({{ expr }}, '{}'), {{ engagement.json_object_from(nulls) }}) as {{ dbt.type_string() }})
+{%- endmacro %}
+
+{% macro spark__json_without_keys(expr, keys) -%}
+    {%- set nulls = [] -%}
+    {%- for key in keys -%}{%- do nulls.append((key, 'cast(null as string)')) -%}{%- endfor -%}
+    {{ engagement.spark__json_merge(expr, engagement.spark__json_object_from(nulls)) }}
 {%- endmacro %}
 
 {#- A cast that gives NULL instead of failing on bad vendor text. (dbt-duckdb's dbt.safe_cast is a plain
@@ -142,8 +188,9 @@
     {{ return(adapter.dispatch('try_cast', 'engagement')(expr, type)) }}
 {%- endmacro %}
 
+{#- Other engines: dbt's own safe_cast (try_cast, safe_cast ... where the adapter has one). -#}
 {% macro default__try_cast(expr, type) -%}
-    {{ engagement.try_cast(expr, type) }}
+    {{ dbt.safe_cast(expr, type) }}
 {%- endmacro %}
 
 {% macro duckdb__try_cast(expr, type) -%}

@@ -26,7 +26,7 @@
     {%- if not execute or flags.FULL_REFRESH -%}
         {{ return('1 = 1') }}
     {%- endif -%}
-    {%- set fct = adapter.get_relation(database=target.database, schema='marts', identifier='fct_engagement_events') -%}
+    {%- set fct = adapter.get_relation(database=target.get('database'), schema='marts', identifier='fct_engagement_events') -%}
     {%- if fct is none -%}
         {{ return('1 = 1') }}
     {%- endif -%}

@@ -41,3 +41,16 @@
 {% macro spark__map_value(expr, key) -%}
     element_at({{ expr }}, '{{ key }}')
 {%- endmacro %}
+
+{% macro spark__leanplum_parquet_types() -%}
+    {{ return({
+        'schema_version': 'int',
+        'time': 'bigint',
+        'user_attributes': 'map<string, string>',
+        'user_attributes_numeric': 'map<string, bigint>',
+        'abtest': 'struct<name: string, id: bigint, variant_id: bigint>',
+        'campaign': 'struct<name: string, id: bigint, event_type: string>',
+        'message': 'struct<name: string, id: bigint, campaign_name: string, campaign_id: bigint, channel: string,'
+            ~ ' message_occurrence_id: string, email_id: string, link_url: string, link_id: string, event_type: string>',
+    }) }}
+{%- endmacro %}

@@ -78,7 +78,7 @@
 {% macro source_relation(source_name, table_name) -%}
     {%- if graph.sources is not defined -%}
         {#- unit tests get no graph: our sources follow `<raw schema>.<source>__<table>` -#}
-        {{ return(api.Relation.create(database=target.database, schema=var('engagement__raw_schema'),
+        {{ return(api.Relation.create(database=target.get('database'), schema=var('engagement__raw_schema'),
             identifier=source_name ~ '__' ~ table_name)) }}
     {%- endif -%}
     {%- for node in graph.sources.values() -%}

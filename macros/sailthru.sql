@@ -89,17 +89,26 @@ snapshots as (
 
 ),
 
+ranked as (
+
+    select
+        *,
+        dense_rank() over (
+            partition by snapshot_client_id order by snapshot_date desc, snapshot_hour desc
+        ) as snapshot_rank,
+        row_number() over (
+            partition by snapshot_client_id, {{ key }} order by _loaded_at desc, _source_uri desc, _source_row desc
+        ) as key_rank
+    from snapshots
+
+),
+
+{#- no QUALIFY (Spark has none): both windows over all snapshots, then the filter -#}
 latest as (
 
     select *
-    from snapshots
-    qualify
-        dense_rank() over (
-            partition by snapshot_client_id order by snapshot_date desc, snapshot_hour desc
-        ) = 1
-        and row_number() over (
-            partition by snapshot_client_id, {{ key }} order by _loaded_at desc, _source_uri desc, _source_row desc
-        ) = 1
+    from ranked
+    where snapshot_rank = 1 and key_rank = 1
 
 ),
 

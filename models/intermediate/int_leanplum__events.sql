@@ -69,7 +69,7 @@ final as (
             'link_url': 'link_url',
             'is_machine_event': 'false',
             'properties': engagement.json_merge('extra_properties', engagement.json_object_from([
-                ('event_detail', 'event_detail'), ('partition_date', 'cast(partition_date as varchar)')])),
+                ('event_detail', 'event_detail'), ('partition_date', 'cast(partition_date as ' ~ dbt.type_string() ~ ')')])),
             'loaded_at': 'loaded_at',
             'source_uri': 'source_uri',
             'source_row': 'source_row',

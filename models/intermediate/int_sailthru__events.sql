@@ -67,8 +67,8 @@ email_final as (
                 ~ " when event_type = 'clicked' then coalesce(not is_real_click, false) else false end",
             'properties': engagement.json_merge('extra_properties', engagement.json_object_from([
                 ('client_id', 'client_id'), ('template_id', 'template_id'), ('list_id', 'list_id'),
-                ('list_name', 'list_name'), ('email_md5', 'email_md5'), ('sent_at', 'cast(sent_at as varchar)'),
-                ('signed_up_at', 'cast(signed_up_at as varchar)'), ('subject', 'subject'),
+                ('list_name', 'list_name'), ('email_md5', 'email_md5'), ('sent_at', 'cast(sent_at as ' ~ dbt.type_string() ~ ')'),
+                ('signed_up_at', 'cast(signed_up_at as ' ~ dbt.type_string() ~ ')'), ('subject', 'subject'),
                 ('engagement', 'engagement_level'), ('browser', 'browser'), ('count', 'open_count'),
                 ('ip', 'ip'), ('ip_type', 'ip_type'), ('user_agent', 'user_agent'), ('index', 'link_index'),
                 ('url_count', 'url_count'), ('message_type', 'message_type'), ('reason_log', 'reason_log'),
