@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export ENGAGEMENT_DUCKDB ?= warehouse/engagement.duckdb
 export DBT_PROFILES_DIR := $(CURDIR)
 
-.PHONY: venv sshd demo test lint bench clean
+.PHONY: venv sshd java demo test lint bench clean
 
 venv: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml loaders/_jsonkeys.c
 sshd:
 	@bash scripts/ensure-sshd.sh
 
+# Java 17 for Spark (dbt's `spark` target, in-process)
+java:
+	@bash scripts/ensure-java.sh
+
 demo: $(STAMP) sshd
 	$(BIN)/python -m scripts.demo
 
@@ -27,10 +31,10 @@ lint: $(STAMP)
 	$(BIN)/dbt parse --quiet
 	$(BIN)/sqlfluff lint models macros tests/dbt --templater dbt --nocolor
 
-test: $(STAMP) sshd lint
+test: $(STAMP) sshd java lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
-bench: $(STAMP) sshd
+bench: $(STAMP) sshd java
 	$(BIN)/python -m bench.run
 
 clean:

@@ -107,7 +107,9 @@ class Settings(BaseModel):
         if value is None:
             return value
         parsed = urlparse(value)
-        if parsed.scheme not in ("file", "s3") or not (parsed.netloc if parsed.scheme == "s3" else parsed.path):
+        if parsed.scheme not in ("file", "s3") or not (
+            parsed.netloc if parsed.scheme == "s3" else parsed.path
+        ):
             raise ValueError(f"lake must be file:///path or s3://bucket/prefix; got {value!r}")
         return value
 

@@ -834,7 +834,9 @@ class Loader:
         self.retry_quarantined = retry_quarantined or config.settings.quarantine_retry
         self.workers = max(1, config.settings.parallel_batches or os.cpu_count() or 1)
         self.threads = max(1, config.settings.threads or os.cpu_count() or 1)
-        self.sink = open_sink(config.settings.lake, config.settings.lake_endpoint_url, config.settings.lake_region)
+        self.sink = open_sink(
+            config.settings.lake, config.settings.lake_endpoint_url, config.settings.lake_region
+        )
         if self.sink is not None:
             self.sink.prepare(con)
         self._lock = threading.Lock()

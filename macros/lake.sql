@@ -17,3 +17,11 @@
         {{ log('registered ' ~ schema ~ '.' ~ table, info=true) }}
     {%- endfor -%}
 {%- endmacro %}
+
+{#- on-run-start: register the lake when `python -m loaders.lake.register --dbt build` passed its tables. -#}
+{% macro register_lake_from_vars() -%}
+    {%- set tables = var('engagement__lake_tables', none) -%}
+    {%- if execute and tables is not none and target.type == 'spark' -%}
+        {%- do engagement.register_lake_tables(var('engagement__lake_location'), tables) -%}
+    {%- endif -%}
+{%- endmacro %}

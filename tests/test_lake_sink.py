@@ -49,7 +49,9 @@ def _load(config: Path, ledger: Path, env: dict[str, str] | None = None, ok: tup
     run_env = {**os.environ, "ENGAGEMENT_DUCKDB": str(ledger), **(env or {})}
     proc = subprocess.run([str(BIN / "feeds"), "load", "--config", str(config)], env=run_env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert proc.returncode in ok, f"feeds load: {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode in ok, (
+        f"feeds load: {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
     return proc.returncode
 
 

@@ -56,9 +56,7 @@ def object_key(table: str, feed: str, uri: str) -> str:
 class LakeSink:
     """Writes each file of a batch as one Parquet object, swapped in whole."""
 
-    def __init__(
-        self, location: str, endpoint_url: str | None = None, region: str | None = None
-    ) -> None:
+    def __init__(self, location: str, endpoint_url: str | None = None, region: str | None = None) -> None:
         parsed = urlparse(location)
         if parsed.scheme not in ("file", "s3"):
             raise ValueError(f"lake {location!r}: use file:///path or s3://bucket/prefix")
@@ -100,11 +98,20 @@ class LakeSink:
                 fault_point("lake_before_publish")
                 self._publish(local, key)
                 con.execute(
-                    f"delete from {META_SCHEMA}.lake_objects where feed = ? and uri = ?", [f.feed.name, f.remote.uri]
+                    f"delete from {META_SCHEMA}.lake_objects where feed = ? and uri = ?",
+                    [f.feed.name, f.remote.uri],
                 )
                 con.execute(
                     f"insert into {META_SCHEMA}.lake_objects values (?, ?, ?, ?, ?, ?, ?)",
-                    [f.feed.name, f.remote.uri, f.remote.version, self.uri_of(key), int(n), load_id, batch.loaded_at],
+                    [
+                        f.feed.name,
+                        f.remote.uri,
+                        f.remote.version,
+                        self.uri_of(key),
+                        int(n),
+                        load_id,
+                        batch.loaded_at,
+                    ],
                 )
         return counts
 
@@ -127,7 +134,9 @@ class LakeSink:
         self.client.upload_file(str(local), self.bucket, name)
 
 
-def open_sink(location: str | None, endpoint_url: str | None = None, region: str | None = None) -> LakeSink | None:
+def open_sink(
+    location: str | None, endpoint_url: str | None = None, region: str | None = None
+) -> LakeSink | None:
     return LakeSink(location, endpoint_url, region) if location else None
 
 

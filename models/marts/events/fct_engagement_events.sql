@@ -45,28 +45,18 @@ deduped as (
 
 ),
 
-{%- if on_spark and is_incremental() %}
-
 not_in_mart as (
 
     select deduped.*
     from deduped
+    {%- if on_spark and is_incremental() %}
     left anti join {{ this }} as mart
         on
             deduped.engagement_event_id = mart.engagement_event_id
             and deduped.occurred_date = mart.occurred_date
+    {%- endif %}
 
 ),
-
-{%- else %}
-
-not_in_mart as (
-
-    select * from deduped
-
-),
-
-{%- endif %}
 
 final as (
 
