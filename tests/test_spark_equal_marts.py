@@ -39,10 +39,26 @@ def spark_env(work: Path, lake: Path) -> dict[str, str]:
     }
 
 
+# Each load stamps its own time: the two loads (DuckDB, lake) differ only there, so it is left out
+LOAD_TIME_COLUMNS = {"loaded_at", "last_loaded_at"}
+
+
 def mart_rows(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[list[tuple], list[str]]:
-    """Every row, doubles rounded to 9 significant places (the one float step engines may round apart)."""
-    cols = con.execute(f"describe select * from {relation}").fetchall()
-    exprs = [f"round({c[0]}, 9)" if c[1] in ("DOUBLE", "FLOAT") else f"cast({c[0]} as varchar)" for c in cols]
+    """Every row as text, doubles rounded to 9 places; Spark's timestamps (UTC) compared as plain timestamps."""
+    con.execute("set TimeZone = 'UTC'")
+    cols = [
+        c
+        for c in con.execute(f"describe select * from {relation}").fetchall()
+        if c[0] not in LOAD_TIME_COLUMNS
+    ]
+    exprs = []
+    for name, ctype, *_ in cols:
+        if ctype in ("DOUBLE", "FLOAT"):
+            exprs.append(f"round({name}, 9)")
+        elif "TIMESTAMP" in ctype:
+            exprs.append(f"cast(cast({name} as timestamp) as varchar)")
+        else:
+            exprs.append(f"cast({name} as varchar)")
     names = [c[0] for c in cols]
     return sorted(con.execute(f"select {', '.join(exprs)} from {relation}").fetchall(), key=repr), names
 
