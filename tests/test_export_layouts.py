@@ -252,7 +252,20 @@ def test_leanplum_json_and_parquet(exported: Path) -> None:
             n[len(leanplum_layout.NAME_PREFIX) :]
             for n in pq.read_table(path, columns=["name"]).column(0).to_pylist()
         }
-    assert names == set(leanplum_layout.CANONICAL), "every event kind of the seed appears"
+    # every event kind of the seed appears, message names formatted from channel and event type as the document
+    # says ("(Leanplum) Email Open"), a sent message's event type being the example's `Send`
+    channels = {"Email": "Email", "Push Notification": "Push Notification", "App Inbox": "App Inbox",
+                "In-App Message": "In App Message", "Webhook": "Webhook"}  # fmt: skip
+    expected = set()
+    for title in leanplum_layout.CANONICAL:
+        head = next((h for h in channels if title.startswith(h + " ")), None)
+        if head is None:
+            expected.add(title)
+        else:
+            kind = title[len(head) + 1 :]
+            expected.add(f"{channels[head]} {'Send' if kind == 'Sent' else kind}")
+    assert names == expected
+    assert "Email Send" in names and "Email Sent" not in names
     dts = {p.parent.name for p in parquet}
     assert len(dts) >= 4
 

@@ -90,7 +90,34 @@ def test_all_vendors_build_and_match_the_hand_worked_answer(tmp_path: Path) -> N
     assert agg == [(1, 1, 1)]
     bounces = dict(rows(warehouse, "select source_event_id, bounce_type from marts.fct_engagement_events"
                                    " where event_type = 'bounced'"))  # fmt: skip
-    assert bounces == {"a3": "hard", "a4": None, "B1": "hard", "M2": "hard"}
+    assert bounces == {"a3": "hard", "B1": "hard", "M2": "hard"}
+    # APSIS 5xxx is an auto reply in no bounce figure; a 1970 event_time falls back to server_time
+    assert rows(warehouse, "select event_type, bounce_type, bounce_code from marts.fct_engagement_events"
+                           " where source_event_id = 'a4'") == [("auto_replied", None, "5001")]  # fmt: skip
+    assert rows(warehouse, "select occurred_at from marts.fct_engagement_events where source_event_id = 'a6'")[0][
+        0
+    ].isoformat() == "2024-05-01T14:00:00"
+    assert rows(warehouse, "select sum(bounces) from marts.agg_engagement_daily where source_vendor = 'apsis'") == [
+        (1,)
+    ]
+    # Leanplum: Exit is a single-conversion, Forced Exit the only exit, a formatted name mapped by its fields
+    lp = dict(rows(warehouse, "select source_event_id, event_type || ':' || coalesce(properties->>'event_detail', '')"
+                              " from marts.fct_engagement_events where source_vendor = 'leanplum'"))  # fmt: skip
+    assert lp["L5"] == "sent:" and lp["L6"] == "campaign_converted:single_conversion"
+    assert lp["L7"] == "campaign_exited:forced_exit"
+    # Encharge unsubscribedUser is an e-mail unsubscribe
+    assert rows(warehouse, "select channel from marts.fct_engagement_events where source_vendor = 'encharge'"
+                           " and event_type = 'unsubscribed'") == [("email",)]  # fmt: skip
+    # rows that cannot be placed are beside the fact, with file and line; the build above passed
+    rejects = rows(warehouse, "select reject_reason, source_vendor, source_uri, source_row"
+                              " from marts.fct_engagement_event_rejects")  # fmt: skip
+    assert {(r, v): 1 for r, v, _, _ in rejects} == fx.EXPECTED_REJECTS and len(rejects) == 2
+    assert all(uri and line for _, _, uri, line in rejects)
+    assert "WARN 2 no_rows_fct_engagement_event_rejects" in " ".join(out.split())
+    # Simon: memberships from the entry rows only; the action row is a flow step named by its action
+    steps = rows(warehouse, "select source_event_name, flow_name from marts.fct_engagement_events"
+                            " where event_type = 'flow_step_performed' and source_vendor = 'simon'")  # fmt: skip
+    assert steps == [("Send Email", "Welcome")]
     # Ben's remove came without an add: an interval of unknown start
     assert rows(
         warehouse, "select has_unknown_start, is_current from marts.fct_segment_membership order by 1"

@@ -117,7 +117,10 @@ def generate(world: World) -> None:
             case when len(x.variants) > 0 then x.variants[1 + rint(c.contact * 31 + x.flow_idx, 'sm_variant',
                 len(x.variants))] end as variant,
             {context_cols},
-            case x.operation when 'add' then 'segment_added' else 'segment_removed' end as event_type,
+            -- the document: "for each contact, one entry for the data feed and one for each applicable flow
+            -- action": the entry (no action) is the membership change, an action row a flow step
+            case when x.action is not null then 'flow_step_performed'
+                 when x.operation = 'add' then 'segment_added' else 'segment_removed' end as event_type,
             c.email_sha256 as contact_key
         from expanded x join contacts_{VENDOR} c on c.k = x.k
         join sm_runs r on r.flow_idx = x.flow_idx and r.run = x.run

@@ -39,7 +39,7 @@ QUIRKS = {
     "control_late": "Simon control files arriving after their data file",
     "multi_control": "one Simon control file listing several data files",
     "seed_path": "Sailthru lookups in the seed's `hr=<hh>client_id=<id>/` folder form (no slash)",
-    "time0": "APSIS rows with event_time 0 (fall back to server_time)",
+    "time0": "APSIS rows with event_time 0 or a 1970 time (fall back to server_time)",
     "email_case": "APSIS addresses with upper case letters and surrounding spaces",
 }
 ALL_QUIRKS = frozenset(QUIRKS)

@@ -53,7 +53,8 @@ CANONICAL = {
     "Campaign Triggered": ("campaign_triggered", None),
     "Campaign Enter": ("campaign_entered", None),
     "Campaign Convert": ("campaign_converted", None),
-    "Campaign Exit": ("campaign_exited", None),
+    # "Fires when a user triggers the conversion event for a single-conversion campaign": a conversion
+    "Campaign Exit": ("campaign_converted", None),
     "Campaign Forced Exit": ("campaign_exited", None),
     "Email Sent": ("sent", "email"),
     "Email Delivered": ("delivered", "email"),

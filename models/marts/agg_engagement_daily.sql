@@ -1,8 +1,30 @@
+{#- Rates add up at every grain: a rate's numerator and denominator are counted only on rows of a vendor and
+    channel that report the denominator's event (from the seeds: which canonical events a vendor maps for a
+    channel), so summing `<rate>_numerator` and `<rate>_denominator` over any set of rows (day, vendor, channel,
+    campaign, total) and dividing gives that set's rate; Encharge's deliveries never meet another vendor's sends. -#}
 with
 
 events as (
 
     select * from {{ ref('fct_engagement_events') }}
+
+),
+
+reported as (
+
+    {#- which canonical events each vendor reports per channel; APSIS bounce codes only split BOUNCED rows -#}
+    select
+        source_vendor,
+        nullif(channel, '') as channel,
+        max(case when event_type = 'sent' then 1 else 0 end) as reports_sent,
+        max(case when event_type = 'delivered' then 1 else 0 end) as reports_delivered,
+        max(case when event_type = 'bounced' then 1 else 0 end) as reports_bounced,
+        max(case when event_type = 'opened' then 1 else 0 end) as reports_opened,
+        max(case when event_type = 'clicked' then 1 else 0 end) as reports_clicked,
+        max(case when event_type = 'unsubscribed' then 1 else 0 end) as reports_unsubscribed,
+        max(case when event_type = 'spam_reported' then 1 else 0 end) as reports_spam
+    from {{ ref('engagement_event_map') }}
+    group by 1, 2
 
 ),
 
@@ -38,6 +60,53 @@ counted as (
 
 ),
 
+based as (
+
+    select
+        counted.*,
+        {# a vendor without delivery events (Sailthru email, push) delivers what did not bounce #}
+        case
+            when reported.reports_delivered = 1 then counted.delivered_events
+            when reported.reports_sent = 1 then greatest(counted.sends - counted.bounces, 0)
+            else counted.delivered_events
+        end as deliveries,
+        coalesce(reported.reports_sent, 0) = 1 as has_sends,
+        coalesce(reported.reports_delivered, 0) = 1 or coalesce(reported.reports_sent, 0) = 1 as has_deliveries,
+        coalesce(reported.reports_bounced, 0) = 1 as has_bounces,
+        coalesce(reported.reports_opened, 0) = 1 as has_opens,
+        coalesce(reported.reports_clicked, 0) = 1 as has_clicks,
+        coalesce(reported.reports_unsubscribed, 0) = 1 as has_unsubscribes,
+        coalesce(reported.reports_spam, 0) = 1 as has_spam_reports
+    from counted
+    left join reported
+        on
+            counted.source_vendor = reported.source_vendor
+            and coalesce(counted.channel, '') = coalesce(reported.channel, '')
+
+),
+
+rate_bases as (
+
+    select
+        *,
+        case when has_sends and has_deliveries then deliveries else 0 end as delivery_rate_numerator,
+        case when has_sends and has_deliveries then sends else 0 end as delivery_rate_denominator,
+        case when has_sends and has_bounces then bounces else 0 end as bounce_rate_numerator,
+        case when has_sends and has_bounces then sends else 0 end as bounce_rate_denominator,
+        case when has_deliveries and has_opens then unique_opens else 0 end as open_rate_numerator,
+        case when has_deliveries and has_opens then deliveries else 0 end as open_rate_denominator,
+        case when has_deliveries and has_clicks then unique_clicks else 0 end as click_through_rate_numerator,
+        case when has_deliveries and has_clicks then deliveries else 0 end as click_through_rate_denominator,
+        case when has_opens and has_clicks then unique_clicks else 0 end as click_to_open_rate_numerator,
+        case when has_opens and has_clicks then unique_opens else 0 end as click_to_open_rate_denominator,
+        case when has_deliveries and has_unsubscribes then unsubscribes else 0 end as unsubscribe_rate_numerator,
+        case when has_deliveries and has_unsubscribes then deliveries else 0 end as unsubscribe_rate_denominator,
+        case when has_deliveries and has_spam_reports then spam_reports else 0 end as complaint_rate_numerator,
+        case when has_deliveries and has_spam_reports then deliveries else 0 end as complaint_rate_denominator
+    from based
+
+),
+
 final as (
 
     select
@@ -48,8 +117,7 @@ final as (
         channel,
         campaign_id,
         sends,
-        {# a vendor without delivery events (Sailthru email) delivers what did not bounce #}
-        case when delivered_events > 0 then delivered_events else greatest(sends - bounces, 0) end as deliveries,
+        deliveries,
         bounces,
         hard_bounces,
         soft_bounces,
@@ -62,19 +130,14 @@ final as (
         unsubscribes,
         spam_reports,
         events,
-        {{ engagement.safe_ratio('case when delivered_events > 0 then delivered_events'
-            ~ ' else greatest(sends - bounces, 0) end', 'sends') }} as delivery_rate,
-        {{ engagement.safe_ratio('unique_opens', 'case when delivered_events > 0 then delivered_events'
-            ~ ' else greatest(sends - bounces, 0) end') }} as open_rate,
-        {{ engagement.safe_ratio('unique_clicks', 'case when delivered_events > 0 then delivered_events'
-            ~ ' else greatest(sends - bounces, 0) end') }} as click_through_rate,
-        {{ engagement.safe_ratio('unique_clicks', 'unique_opens') }} as click_to_open_rate,
-        {{ engagement.safe_ratio('bounces', 'sends') }} as bounce_rate,
-        {{ engagement.safe_ratio('unsubscribes', 'case when delivered_events > 0 then delivered_events'
-            ~ ' else greatest(sends - bounces, 0) end') }} as unsubscribe_rate,
-        {{ engagement.safe_ratio('spam_reports', 'case when delivered_events > 0 then delivered_events'
-            ~ ' else greatest(sends - bounces, 0) end') }} as complaint_rate
-    from counted
+        {%- for rate in ['delivery_rate', 'bounce_rate', 'open_rate', 'click_through_rate', 'click_to_open_rate',
+            'unsubscribe_rate', 'complaint_rate'] %}
+        cast({{ rate }}_numerator as {{ dbt.type_bigint() }}) as {{ rate }}_numerator,
+        cast({{ rate }}_denominator as {{ dbt.type_bigint() }}) as {{ rate }}_denominator,
+        {{ engagement.safe_ratio(rate ~ '_numerator', rate ~ '_denominator') }} as {{ rate }}
+        {{- "," if not loop.last }}
+        {%- endfor %}
+    from rate_bases
 
 )
 
