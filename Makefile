@@ -26,6 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check loaders tests scripts bench
 	$(BIN)/dbt parse --quiet
 	$(BIN)/sqlfluff lint models macros tests/dbt --templater dbt --nocolor
+	$(BIN)/mf validate-configs --skip-dw
 
 test: $(STAMP) sshd lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests

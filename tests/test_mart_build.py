@@ -8,6 +8,7 @@ in between (late files, duplicate files) gives every mart exactly what a full re
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from tests import mart_fixture as fx
 
@@ -94,12 +96,15 @@ def test_all_vendors_build_and_match_the_hand_worked_answer(tmp_path: Path) -> N
     # APSIS 5xxx is an auto reply in no bounce figure; a 1970 event_time falls back to server_time
     assert rows(warehouse, "select event_type, bounce_type, bounce_code from marts.fct_engagement_events"
                            " where source_event_id = 'a4'") == [("auto_replied", None, "5001")]  # fmt: skip
-    assert rows(warehouse, "select occurred_at from marts.fct_engagement_events where source_event_id = 'a6'")[0][
-        0
-    ].isoformat() == "2024-05-01T14:00:00"
-    assert rows(warehouse, "select sum(bounces) from marts.agg_engagement_daily where source_vendor = 'apsis'") == [
-        (1,)
-    ]
+    assert (
+        rows(warehouse, "select occurred_at from marts.fct_engagement_events where source_event_id = 'a6'")[
+            0
+        ][0].isoformat()
+        == "2024-05-01T14:00:00"
+    )
+    assert rows(
+        warehouse, "select sum(bounces) from marts.agg_engagement_daily where source_vendor = 'apsis'"
+    ) == [(1,)]
     # Leanplum: Exit is a single-conversion, Forced Exit the only exit, a formatted name mapped by its fields
     lp = dict(rows(warehouse, "select source_event_id, event_type || ':' || coalesce(properties->>'event_detail', '')"
                               " from marts.fct_engagement_events where source_vendor = 'leanplum'"))  # fmt: skip
@@ -141,6 +146,33 @@ def test_all_vendors_build_and_match_the_hand_worked_answer(tmp_path: Path) -> N
                     [f"%{email}%"],
                 ).fetchall()[0][0]
                 assert hits == 0, f"{schema}.{table}.{column} holds a clear-text email"
+
+
+def test_a_vendor_switched_on_before_its_first_load_builds_empty(tmp_path: Path) -> None:
+    """APSIS is switched on (the default) but its feed has never loaded: no raw table. The build, its unit
+    tests included, passes; nothing is skipped; APSIS's models are empty and the other vendors fill the mart."""
+    root = tmp_path / "feeds"
+    feeds = fx.write_feeds_yml(root)
+    for day in fx.DAYS:
+        fx.write_day(root, day)
+    config = yaml.safe_load(feeds.read_text())
+    config["feeds"] = [f for f in config["feeds"] if f["vendor"] != "apsis"]
+    feeds.write_text(yaml.safe_dump(config))
+    warehouse = tmp_path / "wh.duckdb"
+    load(feeds, warehouse)
+    assert rows(
+        warehouse, "select count(*) from information_schema.tables where table_name like 'apsis%'"
+    ) == [(0,)]
+    out = " ".join(dbt(["build"], warehouse, tmp_path).stdout.split())
+    assert "ERROR=0" in out and "SKIP=0" in out
+    for test in ("apsis_event_time_zero_falls_back_to_server_time", "apsis_1970_event_time_falls_back_to_server_time",
+                 "apsis_informational_bounce_is_an_auto_reply"):  # fmt: skip
+        assert re.search(rf"PASS stg_apsis__email_events::{test} |PASS int_apsis__events::{test} ", out), test
+    assert rows(warehouse, "select count(*) from staging.stg_apsis__email_events") == [(0,)]
+    vendors = {
+        r[0] for r in rows(warehouse, "select distinct source_vendor from marts.fct_engagement_events")
+    }
+    assert vendors == {"sailthru", "simon", "encharge", "leanplum"}
 
 
 def _snapshot(warehouse: Path) -> dict[str, set[tuple]]:

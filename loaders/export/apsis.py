@@ -44,7 +44,8 @@ KNOWN_ATTRIBUTES = {
 }
 HARD_CODES = [2001, 2002, 2004]
 SOFT_CODES = [1001, 3001, 3002, 3003, 4003, 4007, 4008, 4009, 9999]
-INFO_CODES = [5001, 5002]  # "5000-5999 Informational (out of office, auto reply etc.)": auto_replied, no bounce
+# "5000-5999 Informational (out of office, auto reply etc.)": auto_replied, no bounce
+INFO_CODES = [5001, 5002]
 FIRST_REAL_MS = 31_536_000_000  # 1971-01-01: an event_time before it (0, or 0 plus an offset) means unknown
 DEVICES = ["DESKTOP", "MOBILE", "TABLET", "MOBILE_IOS", "SMART_TV", "UNKNOWN"]
 
