@@ -147,9 +147,9 @@ def recount(root: Path) -> tuple[Counter, set[str]]:
     rows = con.execute(
         f"""select distinct event_id, name, day, contact_key from (
             select json->>'event_id' as event_id,
-                case when json->'properties'->>'channel' is not null
+                case when (json->'properties'->>'channel') is not null
                     then (json->'properties'->>'channel') || '|' || (json->'properties'->>'event_type')
-                    when json->'properties'->>'event_type' is not null
+                    when (json->'properties'->>'event_type') is not null
                     then 'Campaign|' || (json->'properties'->>'event_type') else json->>'name' end as name,
                 strptime(json->'properties'->>'time', '%Y-%m-%d %H:%M:%S.%g')::date as day,
                 'leanplum:' || (json->'properties'->>'user_id') as contact_key

@@ -62,6 +62,49 @@ def test_mart_equals_the_export_ground_truth(tmp_path: Path) -> None:
     assert not missing and not extra, f"differs from truth: {missing=} {extra=}"
     assert contacts == truth_contacts
     assert {r[0] for r in rows(warehouse, "select contact_key from marts.dim_contacts")} == truth_contacts
+    _rates_within_unit_interval_at_every_grain(warehouse)
+
+
+RATES = ["delivery_rate", "bounce_rate", "open_rate", "click_through_rate", "click_to_open_rate",
+         "unsubscribe_rate", "complaint_rate"]  # fmt: skip
+# The grains an analyst asks for. Events count on the day they happen, so one campaign on one day (the table's
+# row) can see deliveries of the previous evening's sends: that finest grain is not held to [0, 1]
+# (docs/decisions.md, "Rates that add up at every grain").
+GRAINS = {
+    "day": "occurred_date",
+    "vendor": "source_vendor",
+    "channel": "channel",
+    "campaign": "source_vendor, campaign_id",
+    "day x vendor": "occurred_date, source_vendor",
+    "total": "",
+}
+
+
+def _rates_within_unit_interval_at_every_grain(warehouse: Path) -> None:
+    """Summing a rate's numerator and denominator over any grain an analyst can ask for gives a rate in [0, 1]
+    (it was 1.10 delivery and 4.4 open rate per day when vendors' figures were mixed)."""
+    checked = 0
+    for grain, columns in GRAINS.items():
+        group = f"group by {columns}" if columns else ""
+        for rate in RATES:
+            found = rows(
+                warehouse,
+                f"""select sum({rate}_numerator)::double / nullif(sum({rate}_denominator), 0) as r,
+                    sum({rate}_numerator) as n, sum({rate}_denominator) as d
+                from marts.agg_engagement_daily {group}""",
+            )
+            for r, n, d in found:
+                if d:  # no denominator is no rate (NULL), e.g. opens on the day after the last send
+                    assert 0 <= r <= 1, f"{rate} by {grain}: {n} / {d}"
+                    checked += 1
+    assert checked > 50
+    # the old mixing would have been caught: Encharge reports deliveries but no sends
+    assert rows(
+        warehouse,
+        "select sum(delivery_rate_denominator), sum(deliveries) from marts.agg_engagement_daily"
+        " where source_vendor = 'encharge' and channel = 'email'",
+    )[0] == (0, rows(warehouse, "select sum(deliveries) from marts.agg_engagement_daily"
+                                " where source_vendor = 'encharge' and channel = 'email'")[0][0])  # fmt: skip
 
 
 def test_replayed_deliveries_with_incremental_runs_equal_a_full_refresh(tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ def generate(world: World) -> None:
             -- specified the event time as 0 since they're interpreted as Unix epoch"
             case when {time0} and rnd(s.i * 8 + s.step, 'ap_time0') < 0.03 then 0
                  when {time0} and rnd(s.i * 8 + s.step, 'ap_time0') < 0.05
-                     then 1 + rint(s.i * 8 + s.step, 'ap_1970', 30 * 86400000)
+                     then 1 + rint(s.i * 8 + s.step, 'ap_1970', 2592000000)
                  else epoch_ms(ts) end as event_time,
             epoch_ms(ts) + 50 + rint(s.i * 8 + s.step, 'ap_server', 5000) as server_time,
             case when s.type in ('OPENED', 'CLICKED') then
