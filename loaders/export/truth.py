@@ -46,6 +46,11 @@ Files (UTF-8, comma-separated, header row, LF line ends, sorted as stated):
       one, else `leanplum:<user_id>` (every JSON row; user_id is never empty in this fixture). A Leanplum user
       is in exactly one of the two apps and always or never has the e-mail attribute, so each person has one key.
 
+`truth/campaigns.csv` -- `vendor,campaign_id,campaign_name`, sorted: each Sailthru campaign some `campaign` lookup
+    snapshot listed, with its name. Lookups are hourly exports that need not list every campaign (the quirk
+    `partial_lookup` leaves older campaigns out of the last one), so a campaign keeps the name of the newest
+    snapshot that lists it.
+
 `truth/raw_rows.csv` -- `raw_table,files,rows`: data rows written per raw table, duplicates included (what a
     complete `feeds load` holds in `raw.<raw_table>`); header lines and control files are not rows.
 
@@ -61,6 +66,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +92,16 @@ def write_truth(
          [(v, t, d.isoformat(), n) for v, t, d, n in events])  # fmt: skip
     contacts = world.execute(f"select distinct contact_key from ({union}) order by 1").fetchall()
     _csv(out / "contacts.csv", ["contact_key"], contacts)
+    if "sailthru" in vendors:
+        # every campaign some lookup snapshot listed, with its name: the newest row per key across snapshots
+        last = world.end_at.replace(tzinfo=None) - timedelta(hours=6)
+        campaigns = world.execute(
+            "select campaign_id, name from st_messages where kind = 'campaign' and at_ms(create_ms) <= ?"
+            " order by campaign_id",
+            [last],
+        ).fetchall()
+        _csv(out / "campaigns.csv", ["vendor", "campaign_id", "campaign_name"],
+             [("sailthru", c, n) for c, n in campaigns])  # fmt: skip
     per_vendor = {
         v: {"events": e, "contacts": c}
         for v, e, c in world.execute(

@@ -41,6 +41,7 @@ QUIRKS = {
     "seed_path": "Sailthru lookups in the seed's `hr=<hh>client_id=<id>/` folder form (no slash)",
     "time0": "APSIS rows with event_time 0 or a 1970 time (fall back to server_time)",
     "email_case": "APSIS addresses with upper case letters and surrounding spaces",
+    "partial_lookup": "Sailthru's last hourly campaign export lists only recently created campaigns",
 }
 ALL_QUIRKS = frozenset(QUIRKS)
 
