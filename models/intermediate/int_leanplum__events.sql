@@ -62,7 +62,7 @@ mapped as (
         on
             structured_map.source_vendor = 'leanplum'
             and structured_map.match_type = 'structured'
-            and structured_map.source_event = keyed.structured_key
+            and keyed.structured_key = structured_map.source_event
     left join {{ ref('engagement_event_types') }} as structured_map_types
         on structured_map.event_type = structured_map_types.event_type
     {{ engagement.event_map_join('keyed.event_name_short', 'leanplum') }}

@@ -130,13 +130,30 @@ final as (
         unsubscribes,
         spam_reports,
         events,
-        {%- for rate in ['delivery_rate', 'bounce_rate', 'open_rate', 'click_through_rate', 'click_to_open_rate',
-            'unsubscribe_rate', 'complaint_rate'] %}
-        cast({{ rate }}_numerator as {{ dbt.type_bigint() }}) as {{ rate }}_numerator,
-        cast({{ rate }}_denominator as {{ dbt.type_bigint() }}) as {{ rate }}_denominator,
-        {{ engagement.safe_ratio(rate ~ '_numerator', rate ~ '_denominator') }} as {{ rate }}
-        {{- "," if not loop.last }}
-        {%- endfor %}
+        cast(delivery_rate_numerator as {{ dbt.type_bigint() }}) as delivery_rate_numerator,
+        cast(delivery_rate_denominator as {{ dbt.type_bigint() }}) as delivery_rate_denominator,
+        {{ engagement.safe_ratio('delivery_rate_numerator', 'delivery_rate_denominator') }} as delivery_rate,
+        cast(bounce_rate_numerator as {{ dbt.type_bigint() }}) as bounce_rate_numerator,
+        cast(bounce_rate_denominator as {{ dbt.type_bigint() }}) as bounce_rate_denominator,
+        {{ engagement.safe_ratio('bounce_rate_numerator', 'bounce_rate_denominator') }} as bounce_rate,
+        cast(open_rate_numerator as {{ dbt.type_bigint() }}) as open_rate_numerator,
+        cast(open_rate_denominator as {{ dbt.type_bigint() }}) as open_rate_denominator,
+        {{ engagement.safe_ratio('open_rate_numerator', 'open_rate_denominator') }} as open_rate,
+        cast(click_through_rate_numerator as {{ dbt.type_bigint() }}) as click_through_rate_numerator,
+        cast(click_through_rate_denominator as {{ dbt.type_bigint() }}) as click_through_rate_denominator,
+        {{ engagement.safe_ratio('click_through_rate_numerator', 'click_through_rate_denominator') }}
+            as click_through_rate,
+        cast(click_to_open_rate_numerator as {{ dbt.type_bigint() }}) as click_to_open_rate_numerator,
+        cast(click_to_open_rate_denominator as {{ dbt.type_bigint() }}) as click_to_open_rate_denominator,
+        {{ engagement.safe_ratio('click_to_open_rate_numerator', 'click_to_open_rate_denominator') }}
+            as click_to_open_rate,
+        cast(unsubscribe_rate_numerator as {{ dbt.type_bigint() }}) as unsubscribe_rate_numerator,
+        cast(unsubscribe_rate_denominator as {{ dbt.type_bigint() }}) as unsubscribe_rate_denominator,
+        {{ engagement.safe_ratio('unsubscribe_rate_numerator', 'unsubscribe_rate_denominator') }}
+            as unsubscribe_rate,
+        cast(complaint_rate_numerator as {{ dbt.type_bigint() }}) as complaint_rate_numerator,
+        cast(complaint_rate_denominator as {{ dbt.type_bigint() }}) as complaint_rate_denominator,
+        {{ engagement.safe_ratio('complaint_rate_numerator', 'complaint_rate_denominator') }} as complaint_rate
     from rate_bases
 
 )
