@@ -123,6 +123,12 @@ def test_all_vendors_build_and_match_the_hand_worked_answer(tmp_path: Path) -> N
     steps = rows(warehouse, "select source_event_name, flow_name from marts.fct_engagement_events"
                             " where event_type = 'flow_step_performed' and source_vendor = 'simon'")  # fmt: skip
     assert steps == [("Send Email", "Welcome")]
+    # the control file's flow_ID reaches flow_id through the loader's lineage column `_control_flow_id`
+    lineage = rows(warehouse, "select count(*) from information_schema.columns where table_schema = 'raw'"
+                              " and table_name = 'simon__flow_events' and column_name = '_control_flow_id'")  # fmt: skip
+    flow_ids = {r[0] for r in rows(warehouse, "select flow_id from marts.fct_engagement_events"
+                                              " where source_vendor = 'simon'")}  # fmt: skip
+    assert flow_ids == ({"7"} if lineage == [(1,)] else {None})
     # Ben's remove came without an add: an interval of unknown start
     assert rows(
         warehouse, "select has_unknown_start, is_current from marts.fct_segment_membership order by 1"
