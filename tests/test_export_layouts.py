@@ -63,6 +63,8 @@ def test_sailthru_routes_all_three_folder_forms() -> None:
     assert r is not None and r.partitions == {"dt": "20191001", "hr": "07", "client_id": "0042"}
     assert layout.route("README.csv") is None
     assert layout.route("campaign/notes.txt") is None
+    assert layout.route("campaign_send/dt=20190926/client_id=0000/_SUCCESS") is None
+    assert "marker" in layout.unclaimed("campaign_send/dt=20190926/client_id=0000/_SUCCESS")
 
 
 def test_simon_routes_data_and_control_files() -> None:
@@ -72,11 +74,53 @@ def test_simon_routes_data_and_control_files() -> None:
     )
     assert name == "acme_4101_add_ab12cd34ef_20240318020005.tsv"
     r = layout.route(f"flows/2024/03/18/{name}")
-    assert r is not None and (r.table, r.fmt, r.kind) == ("simon__flow_events", "tsv", "data")
+    # delimited text: the content decides between comma and tab (a TSV file may be named .csv)
+    assert r is not None and (r.table, r.fmt, r.kind) == ("simon__flow_events", None, "data")
+    assert layout.route(f"flows/2024/03/18/{name[:-4]}.jsonl").fmt == "json"
     r = layout.route(f"flows/2024/03/18/{simon_layout.control_file_name(name)}")
     assert r is not None and (r.table, r.fmt, r.kind) == ("simon__flow_events", None, "control")
     assert layout.route("flows/2024/03/18/notes.txt") is None
     assert layout.route(f"flows/{name}") is None
+    assert "year" in layout.unclaimed(f"flows/{name}")
+
+
+@pytest.mark.parametrize(
+    ("relpath", "partitions"),
+    [
+        ("flows/2024/3/7/acme_4101_add_r1_20240307020005.csv", ("2024", "03", "07")),
+        ("2024/03/7/acme_4101_add_r1_20240307020005.csv", ("2024", "03", "07")),  # empty path, mixed padding
+        ("a/b/2024/12/31/acme_Welcome journey_remove_9f_x_20241231235959.csv", ("2024", "12", "31")),
+        ("flows/2024/3/7/acme_flow_with_underscores_add_r-1.2_20240307020005.jsonl", ("2024", "03", "07")),
+        ("flows/2024/3/7/ACME_4101_add_r1_20240307020005.CSV", ("2024", "03", "07")),
+        ("flows/2024/3/7/control_acme_Welcome journey_add_r1_20240307020005.csv.json", ("2024", "03", "07")),
+    ],
+)
+def test_simon_paths_as_the_document_writes_them(relpath: str, partitions: tuple[str, str, str]) -> None:
+    r = get_layout("simon").route(relpath)
+    assert r is not None, relpath
+    assert (r.partitions["year"], r.partitions["month"], r.partitions["day"]) == partitions
+
+
+@pytest.mark.parametrize(
+    "relpath",
+    [
+        "flows/2024/13/7/acme_4101_add_r1_20240307020005.csv",  # no 13th month
+        "flows/2024/3/acme_4101_add_r1_20240307020005.csv",  # no day folder
+        "flows/24/3/7/acme_4101_add_r1_20240307020005.csv",  # a two-digit year
+        "flows/2024/3/7/acme_4101_add_20240307020005.csv",  # three parts before the stamp
+        "flows/2024/3/7/acme_4101_add_r1_2024030702000.csv",  # a 13-digit stamp
+        "flows/2024/3/7/acme_4101_add_r1_20240307020005.txt",
+    ],
+)
+def test_simon_names_it_does_not_claim(relpath: str) -> None:
+    assert get_layout("simon").route(relpath) is None
+
+
+def test_simon_name_parts_with_spaces_and_underscores() -> None:
+    parsed = simon_layout.parse_data_name("acme_Spring sale_v2_add_a_b_20240307020005.csv")
+    assert parsed == {"client": "acme", "flow": "Spring sale_v2", "operation": "add", "random": "a_b",
+                      "stamp": "20240307020005", "ext": "csv"}  # fmt: skip
+    assert simon_layout.folder_for("flows", datetime(2024, 3, 7).date(), padded=False) == "flows/2024/3/7"
 
 
 def test_simon_parse_control_lists_several_files() -> None:
@@ -185,18 +229,23 @@ def test_simon_files_and_controls(exported: Path) -> None:
     data, controls = {}, {}
     for rel in files_under(root):
         name = rel.rsplit("/", 1)[-1]
-        assert re.match(r"^flows/\d{4}/\d{2}/\d{2}/", rel), rel
+        assert re.match(r"^flows/\d{4}/\d{1,2}/\d{1,2}/", rel), rel
         if simon_layout.data_name_of_control(name) is not None:
             controls[name] = json.loads((root / rel).read_text())
         else:
             assert simon_layout.parse_data_name(name), name
             data[name] = root / rel
-    assert {p.suffix for p in data.values()} == {".csv", ".tsv", ".jsonl"}
+    # [doc] only .csv and .jsonl: the TSV flow's files are .csv too, and the day folders are not padded
+    assert {p.suffix for p in data.values()} == {".csv", ".jsonl"}
+    assert any(re.match(r"^flows/\d{4}/\d/", rel) for rel in files_under(root)), "no unpadded month folder"
+    tabbed = [p for p in data.values() if p.suffix == ".csv" and "\t" in read_text(p).split("\n", 1)[0]]
+    assert tabbed, "no TSV file named .csv"
     listed: dict[str, int] = {}
     for doc in controls.values():
         assert doc["delta"] is True and doc["file_count"] == len(doc["files"])
         for entry in doc["files"]:
             assert set(entry) == {"bucket", "path", "file_type", "file", "rows", "flow_ID", "flow_name"}
+            assert entry["file_type"] in ("csv", "jsonl")  # [doc] the only two file types
             listed[entry["file"].rsplit("/", 1)[-1]] = entry["rows"]
     assert any(len(d["files"]) > 1 for d in controls.values()), "no control file listing several data files"
     assert set(listed) == set(data), "every data file has exactly one control entry"
@@ -211,12 +260,9 @@ def test_simon_files_and_controls(exported: Path) -> None:
             header = list(first) if first else simon_layout.COLUMNS
             ident = first["identifier"] if first else None
         else:
-            header = header_of(path, "\t" if path.suffix == ".tsv" else ",")
-            ident = (
-                lines[1].split("\t" if path.suffix == ".tsv" else ",")[header.index("identifier")]
-                if rows
-                else None
-            )
+            delim = "\t" if "\t" in lines[0] else ","
+            header = header_of(path, delim)
+            ident = lines[1].split(delim)[header.index("identifier")] if rows else None
         assert set(simon_layout.COLUMNS) <= set(header)
         if ident:
             hashed += bool(re.fullmatch(r"[0-9a-f]{64}", ident))

@@ -1,8 +1,8 @@
 """One export: build the world, write each chosen vendor's files, the truth and a feeds.yml, then upload.
 
 Folder layout under the destination:
-    sailthru/<table>/dt=.../...          -> feed `sailthru`
-    simon/flows/<yyyy>/<mm>/<dd>/...     -> feed `simon`
+    sailthru/<table>/dt=.../...          -> feed `sailthru` (`_SUCCESS` markers: its `ignore:`)
+    simon/flows/<yyyy>/<m>/<d>/...       -> feed `simon` (day folders padded unless `unpadded`)
     apsis/apsis-email-events-*.csv.gz    -> feed `apsis_files` (the API path is `feeds` + the fake APSIS API)
     encharge/dt=<day>/encharge-events-*  -> feed `encharge` (what the receiver lands)
     leanplum/json/dt=<day>/...           -> feed `leanplum_json`
@@ -27,6 +27,7 @@ import yaml
 
 from .destinations import Destination, DestinationError, upload
 from .files import Output
+from .sailthru import IGNORE as SAILTHRU_IGNORE
 from .truth import write_truth
 from .world import VENDORS, build_world
 
@@ -49,8 +50,10 @@ class ExportResult:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def feeds_config(dest: Destination, vendors: Iterable[str]) -> dict[str, Any]:
-    """The feeds.yml that loads this export from where it was written."""
+def feeds_config(
+    dest: Destination, vendors: Iterable[str], ignore: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """The feeds.yml that loads this export from where it was written; `ignore`: feed -> globs it skips."""
     feeds: list[dict[str, Any]] = []
 
     def feed(name: str, vendor: str, sub: str) -> None:
@@ -60,6 +63,8 @@ def feeds_config(dest: Destination, vendors: Iterable[str]) -> dict[str, Any]:
         if dest.scheme == "sftp":
             entry["sftp"] = {k: v for k, v in (("known_hosts", dest.known_hosts), ("key_file", dest.key_file),
                                               ("password_env", dest.password_env)) if v}  # fmt: skip
+        if ignore and ignore.get(name):
+            entry["ignore"] = list(ignore[name])
         feeds.append(entry)
 
     chosen = set(vendors)
@@ -127,7 +132,7 @@ def export(
         args = {"seed": seed, "contacts": contacts, "events_requested": events, "start": str(world.start),
                 "days": days, "vendors": chosen, "quirks": sorted(world.quirks), "destination": dest.uri}  # fmt: skip
         summary = write_truth(world, chosen, files, root, args)
-        config = feeds_config(dest, chosen)
+        config = feeds_config(dest, chosen, {"sailthru": SAILTHRU_IGNORE} if world.has("stray") else None)
         header = (f"# Written by `feeds export` (seed {seed}); loads what that export wrote.\n"
                   "# The DuckDB file is $ENGAGEMENT_DUCKDB (default warehouse/engagement.duckdb).\n")  # fmt: skip
         (root / "feeds.yml").write_text(header + yaml.safe_dump(config, sort_keys=False))
