@@ -50,10 +50,10 @@ class ExportResult:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def feeds_config(
-    dest: Destination, vendors: Iterable[str], ignore: dict[str, list[str]] | None = None
-) -> dict[str, Any]:
-    """The feeds.yml that loads this export from where it was written; `ignore`: feed -> globs it skips."""
+def feeds_config(dest: Destination, vendors: Iterable[str]) -> dict[str, Any]:
+    """The feeds.yml that loads this export from where it was written. The Sailthru feed ignores the Spark
+    markers the `stray` quirk writes (a glob that matches nothing when the quirk is off)."""
+    ignore = {"sailthru": SAILTHRU_IGNORE}
     feeds: list[dict[str, Any]] = []
 
     def feed(name: str, vendor: str, sub: str) -> None:
@@ -63,7 +63,7 @@ def feeds_config(
         if dest.scheme == "sftp":
             entry["sftp"] = {k: v for k, v in (("known_hosts", dest.known_hosts), ("key_file", dest.key_file),
                                               ("password_env", dest.password_env)) if v}  # fmt: skip
-        if ignore and ignore.get(name):
+        if ignore.get(name):
             entry["ignore"] = list(ignore[name])
         feeds.append(entry)
 
@@ -132,7 +132,7 @@ def export(
         args = {"seed": seed, "contacts": contacts, "events_requested": events, "start": str(world.start),
                 "days": days, "vendors": chosen, "quirks": sorted(world.quirks), "destination": dest.uri}  # fmt: skip
         summary = write_truth(world, chosen, files, root, args)
-        config = feeds_config(dest, chosen, {"sailthru": SAILTHRU_IGNORE} if world.has("stray") else None)
+        config = feeds_config(dest, chosen)
         header = (f"# Written by `feeds export` (seed {seed}); loads what that export wrote.\n"
                   "# The DuckDB file is $ENGAGEMENT_DUCKDB (default warehouse/engagement.duckdb).\n")  # fmt: skip
         (root / "feeds.yml").write_text(header + yaml.safe_dump(config, sort_keys=False))

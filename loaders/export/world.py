@@ -43,7 +43,7 @@ QUIRKS = {
     "email_case": "APSIS addresses with upper case letters and surrounding spaces",
     "unpadded": "Simon day folders without zero padding (`flows/2024/3/18/`), as `/path/year/month/day` allows",
     "stray": "files no layout claims: Spark `_SUCCESS` markers in Sailthru's event folders (the generated "
-    "feeds.yml lists them under `ignore:`)",
+    "feeds.yml's Sailthru feed lists them under `ignore:`)",
 }
 ALL_QUIRKS = frozenset(QUIRKS)
 
