@@ -42,6 +42,9 @@ QUIRKS = {
     "time0": "APSIS rows with event_time 0 or a 1970 time (fall back to server_time)",
     "email_case": "APSIS addresses with upper case letters and surrounding spaces",
     "partial_lookup": "Sailthru's last hourly campaign export lists only recently created campaigns",
+    "unpadded": "Simon day folders without zero padding (`flows/2024/3/18/`), as `/path/year/month/day` allows",
+    "stray": "files no layout claims: Spark `_SUCCESS` markers in Sailthru's event folders (the generated "
+    "feeds.yml's Sailthru feed lists them under `ignore:`)",
 }
 ALL_QUIRKS = frozenset(QUIRKS)
 
