@@ -60,7 +60,8 @@ def _tiles(data: HealthData) -> list[tuple[str, str, str]]:
     silent = [
         r["feed"]
         for r in data.freshness
-        if r["hours_since_last_file"] is not None and r["hours_since_last_file"] > r["silence_threshold_hours"]
+        if r["hours_since_last_file"] is not None
+        and r["hours_since_last_file"] > r["silence_threshold_hours"]
     ]
     tiles = [
         ("feeds", f"{len(data.freshness):,}", "ok"),

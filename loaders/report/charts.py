@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from .data import HealthData, TestResult
@@ -50,8 +50,31 @@ def _day(value: Any) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
+def _day_axis(days: list[Any], title: str) -> dict[str, Any]:
+    """A date axis that shows whole days, also for one day (plotly would zoom in to milliseconds)."""
+    axis: dict[str, Any] = {"type": "date", "title": {"text": title}}
+    if days:
+        first, last = min(days), max(days)
+        if isinstance(first, date) and not isinstance(first, datetime):
+            axis["range"] = [_shift(first, -12), _shift(last, 12)]
+        if len(set(days)) < 8:
+            axis["dtick"] = 86400000
+            axis["tickformat"] = "%b %d, %Y"
+    return axis
+
+
+def _shift(day: date, hours: int) -> str:
+    return (datetime(day.year, day.month, day.day) + timedelta(hours=hours)).isoformat(sep=" ")
+
+
 def _heatmap(
-    daily: list[dict[str, Any]], value: str, title: str, unit: str, colorscale: Any, scale: float = 1.0
+    daily: list[dict[str, Any]],
+    value: str,
+    title: str,
+    unit: str,
+    colorscale: Any,
+    scale: float = 1.0,
+    zmin: float | None = None,
 ) -> dict[str, Any]:
     feeds = sorted({r["feed"] for r in daily})
     days = sorted({r["activity_date"] for r in daily})
@@ -69,6 +92,7 @@ def _heatmap(
                 "y": feeds,
                 "z": z,
                 "colorscale": colorscale,
+                "zmin": zmin,
                 "hoverongaps": False,
                 "colorbar": {"title": {"text": unit}},
                 "hovertemplate": "%{y}<br>%{x}<br>%{z:,.4~g} " + unit + "<extra></extra>",
@@ -79,7 +103,7 @@ def _heatmap(
         "layout": _layout(
             title,
             height=_feed_height(len(feeds)),
-            xaxis={"type": "date", "title": {"text": "day loaded (UTC)"}},
+            xaxis=_day_axis(days, "day loaded (UTC)"),
             yaxis={"automargin": True, "autorange": "reversed"},
         ),
     }
@@ -100,10 +124,16 @@ def events_per_vendor(data: HealthData) -> Chart:
         "events_per_vendor",
         "Events per vendor per day",
         "Distinct events of fct_engagement_events by the UTC day they happened, stacked by vendor.",
-        {"data": traces, "layout": _layout("Events per vendor per day (distinct events, by event day)",
-                                           barmode="stack", bargap=0.05,
-                                           xaxis={"type": "date", "title": {"text": "event day (UTC)"}},
-                                           yaxis={"title": {"text": "events"}})},  # fmt: skip
+        {
+            "data": traces,
+            "layout": _layout(
+                "Events per vendor per day (distinct events, by event day)",
+                barmode="stack",
+                bargap=0.05,
+                xaxis=_day_axis([r["occurred_date"] for r in data.vendor_events], "event day (UTC)"),
+                yaxis={"title": {"text": "events"}},
+            ),
+        },  # fmt: skip
     )
 
 
@@ -112,8 +142,13 @@ def files_per_feed(data: HealthData) -> Chart:
         "files_per_feed",
         "Files loaded per feed per day",
         "Each row a feed, each column a day; blank: nothing loaded that day.",
-        _heatmap([r for r in data.daily if r["files_loaded"]], "files_loaded", "Files loaded per feed per day",
-                 "files", "Blues"),  # fmt: skip
+        _heatmap(
+            [r for r in data.daily if r["files_loaded"]],
+            "files_loaded",
+            "Files loaded per feed per day",
+            "files",
+            "Blues",
+        ),  # fmt: skip
     )
 
 
@@ -122,8 +157,13 @@ def rows_per_feed(data: HealthData) -> Chart:
         "rows_per_feed",
         "Rows loaded per feed per day",
         "Rows put into raw tables; a day far from its neighbours is what the volume test looks for.",
-        _heatmap([r for r in data.daily if r["rows_loaded"]], "rows_loaded", "Rows loaded per feed per day",
-                 "rows", "Viridis"),  # fmt: skip
+        _heatmap(
+            [r for r in data.daily if r["rows_loaded"]],
+            "rows_loaded",
+            "Rows loaded per feed per day",
+            "rows",
+            "Viridis",
+        ),  # fmt: skip
     )
 
 
@@ -140,12 +180,29 @@ def freshness(data: HealthData) -> Chart:
         "silence its usual cadence allows (black mark).",
         {
             "data": [
-                {"type": "bar", "orientation": "h", "name": "hours since last file", "y": feeds, "x": hours,
-                 "marker": {"color": colours},
-                 "hovertemplate": "%{y}: %{x:,.1f} h since the last file<extra></extra>"},
-                {"type": "scatter", "mode": "markers", "name": "silence threshold", "y": feeds, "x": limits,
-                 "marker": {"symbol": "line-ns-open", "size": 18, "color": "#000000", "line": {"width": 3}},
-                 "hovertemplate": "%{y}: silent after %{x:,.1f} h<extra></extra>"},
+                {
+                    "type": "bar",
+                    "orientation": "h",
+                    "name": "hours since last file",
+                    "y": feeds,
+                    "x": hours,
+                    "marker": {"color": colours},
+                    "hovertemplate": "%{y}: %{x:,.1f} h since the last file<extra></extra>",
+                },
+                {
+                    "type": "scatter",
+                    "mode": "markers",
+                    "name": "silence threshold",
+                    "y": feeds,
+                    "x": limits,
+                    "marker": {
+                        "symbol": "line-ns-open",
+                        "size": 18,
+                        "color": "#000000",
+                        "line": {"width": 3},
+                    },
+                    "hovertemplate": "%{y}: silent after %{x:,.1f} h<extra></extra>",
+                },
             ],  # fmt: skip
             "layout": _layout(
                 "Freshness per feed: hours since the last file vs threshold",
@@ -181,12 +238,22 @@ def problems_over_time(data: HealthData) -> Chart:
         "Quarantined, unrecognized and waiting files, rejected rows",
         "Files per day that did not load as they are (bars) and rows rejected (line, right axis). Waiting "
         "files are the current set, on the day of the latest check.",
-        {"data": traces, "layout": _layout(
-            "Problem files and rejected rows per day", barmode="stack",
-            xaxis={"type": "date", "title": {"text": "day recorded (UTC)"}},
-            yaxis={"title": {"text": "files"}, "rangemode": "tozero"},
-            yaxis2={"title": {"text": "rejected rows"}, "overlaying": "y", "side": "right",
-                    "rangemode": "tozero", "showgrid": False})},  # fmt: skip
+        {
+            "data": traces,
+            "layout": _layout(
+                "Problem files and rejected rows per day",
+                barmode="stack",
+                xaxis={"type": "date", "title": {"text": "day recorded (UTC)"}},
+                yaxis={"title": {"text": "files"}, "rangemode": "tozero"},
+                yaxis2={
+                    "title": {"text": "rejected rows"},
+                    "overlaying": "y",
+                    "side": "right",
+                    "rangemode": "tozero",
+                    "showgrid": False,
+                },
+            ),
+        },  # fmt: skip
     )
 
 
@@ -231,7 +298,10 @@ def problem_reasons(data: HealthData, top: int = 15) -> Chart:
 
 def schema_drift(data: HealthData) -> Chart:
     traces = []
-    for initial, name, colour in ((True, "columns of a new table", MUTED), (False, "new vendor columns", BAD)):
+    for initial, name, colour in (
+        (True, "columns of a new table", MUTED),
+        (False, "new vendor columns", BAD),
+    ):
         rows = [r for r in data.schema_changes if bool(r["is_initial"]) == initial]
         if not rows:
             continue
@@ -250,9 +320,15 @@ def schema_drift(data: HealthData) -> Chart:
         "Schema drift over time",
         "Columns raw tables gained, by when: grey with the table's first load, red later (the vendor changed "
         "its feed; the test no_new_vendor_columns warns on recent ones). Marker size: columns at once.",
-        {"data": traces, "layout": _layout("Columns added to raw tables over time", height=_feed_height(tables),
-                                           xaxis={"type": "date", "title": {"text": "seen (UTC)"}},
-                                           yaxis={"automargin": True})},  # fmt: skip
+        {
+            "data": traces,
+            "layout": _layout(
+                "Columns added to raw tables over time",
+                height=_feed_height(tables),
+                xaxis={"type": "date", "title": {"text": "seen (UTC)"}},
+                yaxis={"automargin": True},
+            ),
+        },  # fmt: skip
     )
 
 
@@ -262,9 +338,15 @@ def duplicate_rate(data: HealthData) -> Chart:
         "Duplicate rate per feed per day",
         "Share of event rows loaded that day that brought no new event to fct_engagement_events (re-sent "
         "files, retried events, overlapping windows).",
-        _heatmap([r for r in data.daily if r["raw_event_rows"]], "duplicate_rate",
-                 "Duplicate rate per feed per day (% of event rows)", "%",
-                 [[0, "#f7fbff"], [0.2, "#fdd49e"], [1, "#b30000"]], scale=100.0),  # fmt: skip
+        _heatmap(
+            [r for r in data.daily if r["raw_event_rows"]],
+            "duplicate_rate",
+            "Duplicate rate per feed per day (% of event rows)",
+            "%",
+            [[0, "#f7fbff"], [0.2, "#fdd49e"], [1, "#b30000"]],
+            scale=100.0,
+            zmin=0.0,
+        ),  # fmt: skip
     )
 
 
@@ -291,10 +373,16 @@ def late_arrival(data: HealthData) -> Chart:
         "Late arrival distribution",
         "Load time minus event time of each distinct event's first copy, as a share of the feed's events; "
         "per-day percentiles are in health.feed_health_daily (late_hours_p50/p90/p99).",
-        {"data": traces, "layout": _layout("How late events arrive, per feed (% of events)", barmode="stack",
-                                           height=_feed_height(len(feeds)),
-                                           xaxis={"title": {"text": "% of events"}, "range": [0, 100]},
-                                           yaxis={"automargin": True, "autorange": "reversed"})},  # fmt: skip
+        {
+            "data": traces,
+            "layout": _layout(
+                "How late events arrive, per feed (% of events)",
+                barmode="stack",
+                height=_feed_height(len(feeds)),
+                xaxis={"title": {"text": "% of events"}, "range": [0, 100]},
+                yaxis={"automargin": True, "autorange": "reversed"},
+            ),
+        },  # fmt: skip
     )
 
 
@@ -318,9 +406,14 @@ def load_runs(data: HealthData) -> Chart:
         "load_runs",
         "Load runs",
         "Each `feeds load` run: its duration and outcome (hover for files, rows and rows per second).",
-        {"data": traces, "layout": _layout("Load runs: duration and outcome",
-                                           xaxis={"type": "date", "title": {"text": "started (UTC)"}},
-                                           yaxis={"title": {"text": "seconds"}, "rangemode": "tozero"})},  # fmt: skip
+        {
+            "data": traces,
+            "layout": _layout(
+                "Load runs: duration and outcome",
+                xaxis={"type": "date", "title": {"text": "started (UTC)"}},
+                yaxis={"title": {"text": "seconds"}, "rangemode": "tozero"},
+            ),
+        },  # fmt: skip
     )
 
 
@@ -335,10 +428,17 @@ def tests_chart(tests: list[TestResult]) -> Chart:
         "dbt tests of the last run",
         "Tests by outcome in dbt's run_results.json; the ones that did not pass are listed below.",
         {
-            "data": [{"type": "bar", "x": statuses, "y": [counts[s] for s in statuses],
-                      "marker": {"color": [STATUS_COLOURS.get(s, MUTED) for s in statuses]},
-                      "text": [counts[s] for s in statuses], "textposition": "auto",
-                      "hovertemplate": "%{x}: %{y} tests<extra></extra>"}],  # fmt: skip
+            "data": [
+                {
+                    "type": "bar",
+                    "x": statuses,
+                    "y": [counts[s] for s in statuses],
+                    "marker": {"color": [STATUS_COLOURS.get(s, MUTED) for s in statuses]},
+                    "text": [counts[s] for s in statuses],
+                    "textposition": "auto",
+                    "hovertemplate": "%{x}: %{y} tests<extra></extra>",
+                }
+            ],  # fmt: skip
             "layout": _layout("dbt tests by outcome", height=300, yaxis={"title": {"text": "tests"}}),
         },
     )

@@ -22,9 +22,9 @@ def report_command(
             "--duckdb", help="The warehouse (default $ENGAGEMENT_DUCKDB, else warehouse/engagement.duckdb)."
         ),
     ] = None,
-    run_results: Annotated[
-        Path, typer.Option(help="dbt's run results, for the failing tests.")
-    ] = Path("target/run_results.json"),
+    run_results: Annotated[Path, typer.Option(help="dbt's run results, for the failing tests.")] = Path(
+        "target/run_results.json"
+    ),
     force: Annotated[bool, typer.Option(help="Replace --out even if this command did not write it.")] = False,
 ) -> None:
     """Write one self-contained HTML file of feed health (charts from the health mart; works offline)."""
