@@ -43,8 +43,7 @@ gaps as (
     select
         feed,
         loaded_at,
-        {{ dbt.datediff(
-            'lag(loaded_at) over (partition by feed order by loaded_at)', 'loaded_at', 'second') }} / 3600.0
+        (epoch(loaded_at) - epoch(lag(loaded_at) over (partition by feed order by loaded_at))) / 3600.0
             as gap_hours
     from feed_runs
 
@@ -95,8 +94,8 @@ final as (
         newest.last_loaded_at,
         newest.newest_file_modified_at,
         coalesce(newest.files_loaded, 0) as files_loaded,
-        {{ dbt.datediff('newest.last_loaded_at', as_of, 'second') }} / 3600.0 as hours_since_last_file,
-        {{ dbt.datediff('newest.newest_file_modified_at', as_of, 'second') }} / 3600.0 as newest_file_age_hours,
+        (epoch({{ as_of }}) - epoch(newest.last_loaded_at)) / 3600.0 as hours_since_last_file,
+        (epoch({{ as_of }}) - epoch(newest.newest_file_modified_at)) / 3600.0 as newest_file_age_hours,
         cadence.usual_gap_hours,
         coalesce(cadence.gaps_in_window, 0) as gaps_in_window,
         greatest(

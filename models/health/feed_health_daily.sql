@@ -38,13 +38,6 @@ arrivals as (
 
 ),
 
-loaded_files as (
-
-    select * from files
-    where status in ('loaded', 'replaced')
-
-),
-
 event_tables as (
 
     select distinct source_table as raw_table
@@ -128,13 +121,25 @@ schema_days as (
 
 activity as (
 
-    select feed, activity_date from file_days
+    select
+        feed,
+        activity_date
+    from file_days
     union all
-    select feed, activity_date from reject_days
+    select
+        feed,
+        activity_date
+    from reject_days
     union all
-    select feed, activity_date from waiting_days
+    select
+        feed,
+        activity_date
+    from waiting_days
     union all
-    select feed, activity_date from schema_days
+    select
+        feed,
+        activity_date
+    from schema_days
 
 ),
 
@@ -242,10 +247,8 @@ final as (
         daily.late_hours_max,
         daily.last_loaded_at,
         daily.newest_file_modified_at,
-        {{ dbt.datediff('daily.last_loaded_at', 'daily.day_end_at', 'second') }} / 3600.0
-            as hours_since_last_file,
-        {{ dbt.datediff('daily.newest_file_modified_at', 'daily.day_end_at', 'second') }} / 3600.0
-            as newest_file_age_hours
+        (epoch(daily.day_end_at) - epoch(daily.last_loaded_at)) / 3600.0 as hours_since_last_file,
+        (epoch(daily.day_end_at) - epoch(daily.newest_file_modified_at)) / 3600.0 as newest_file_age_hours
     from daily
     left join feed_vendors
         on daily.feed = feed_vendors.feed

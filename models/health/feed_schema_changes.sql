@@ -51,7 +51,8 @@ ordered as (
 final as (
 
     select
-        {{ engagement.surrogate_key(['ordered.raw_table', 'ordered.column_name', 'ordered.load_id']) }} as schema_change_id,
+        {{ engagement.surrogate_key(['ordered.raw_table', 'ordered.column_name', 'ordered.load_id']) }}
+            as schema_change_id,
         coalesce(file_feeds.feed, table_feeds.feed) as feed,
         ordered.source_vendor,
         ordered.raw_table,

@@ -34,7 +34,7 @@ final as (
         events.loaded_at,
         cast(events.loaded_at as date) as activity_date,
         events.occurred_at,
-        {{ dbt.datediff('events.occurred_at', 'events.loaded_at', 'millisecond') }} / 3600000.0 as late_hours
+        (epoch_ms(events.loaded_at) - epoch_ms(events.occurred_at)) / 3600000.0 as late_hours
     from events
     inner join batches
         on events.source_table = batches.raw_table and events.loaded_at = batches.loaded_at
