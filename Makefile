@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export ENGAGEMENT_DUCKDB ?= warehouse/engagement.duckdb
 export DBT_PROFILES_DIR := $(CURDIR)
 
-.PHONY: venv sshd demo test lint bench clean
+.PHONY: venv sshd chromium demo test lint bench clean
 
 venv: $(STAMP)
 
@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml loaders/_jsonkeys.c
 sshd:
 	@bash scripts/ensure-sshd.sh
 
+chromium:
+	@bash scripts/ensure-chromium.sh
+
 demo: $(STAMP) sshd
 	$(BIN)/python -m scripts.demo
 
@@ -28,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/sqlfluff lint models macros tests/dbt --templater dbt --nocolor
 	$(BIN)/mf validate-configs --skip-dw
 
-test: $(STAMP) sshd lint
+test: $(STAMP) sshd chromium lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
 bench: $(STAMP) sshd

@@ -179,6 +179,9 @@ app.command("export")(export_command)
 from .receiver import receive_command  # noqa: E402
 
 app.command("receive")(receive_command)
+from .report.command import report_command  # noqa: E402
+
+app.command("report")(report_command)
 
 
 def main() -> None:
