@@ -69,7 +69,8 @@ file_days as (
         sum(case when files.status in ('loaded', 'replaced') then files.row_count else 0 end) as rows_loaded,
         sum(case when files.status in ('loaded', 'replaced') then files.size_bytes else 0 end) as bytes_loaded,
         {{ engagement.count_where("files.status = 'quarantined'") }} as files_quarantined,
-        {{ engagement.count_where("files.status in ('unrecognized', 'unrecognized_cleared')") }} as files_unrecognized,
+        {{ engagement.count_where("files.status in ('unrecognized', 'unrecognized_cleared')") }}
+            as files_unrecognized,
         sum(
             case
                 when files.status in ('loaded', 'replaced') and event_tables.raw_table is not null

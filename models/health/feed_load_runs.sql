@@ -29,7 +29,8 @@ file_runs as (
         max(recorded_at) as last_recorded_at,
         {{ engagement.count_where("status in ('loaded', 'replaced')") }} as files_loaded,
         {{ engagement.count_where("status = 'quarantined'") }} as files_quarantined,
-        {{ engagement.count_where("status in ('unrecognized', 'unrecognized_cleared')") }} as files_unrecognized,
+        {{ engagement.count_where("status in ('unrecognized', 'unrecognized_cleared')") }}
+            as files_unrecognized,
         cast(sum(case when status in ('loaded', 'replaced') then row_count else 0 end) as {{ dbt.type_bigint() }})
             as rows_loaded,
         cast(sum(case when status in ('loaded', 'replaced') then size_bytes else 0 end) as {{ dbt.type_bigint() }})
