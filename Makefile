@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export ENGAGEMENT_DUCKDB ?= warehouse/engagement.duckdb
 export DBT_PROFILES_DIR := $(CURDIR)
 
-.PHONY: venv sshd java demo test lint bench clean
+.PHONY: venv sshd java chromium demo test lint bench clean
 
 venv: $(STAMP)
 
@@ -22,6 +22,9 @@ sshd:
 java:
 	@bash scripts/ensure-java.sh
 
+chromium:
+	@bash scripts/ensure-chromium.sh
+
 demo: $(STAMP) sshd
 	$(BIN)/python -m scripts.demo
 
@@ -30,8 +33,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check loaders tests scripts bench
 	$(BIN)/dbt parse --quiet
 	$(BIN)/sqlfluff lint models macros tests/dbt --templater dbt --nocolor
+	$(BIN)/mf validate-configs --skip-dw
 
-test: $(STAMP) sshd java lint
+test: $(STAMP) sshd java chromium lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
 bench: $(STAMP) sshd java

@@ -12,7 +12,7 @@ import time
 
 import psutil
 
-SUITES = ["leanplum_json", "formats", "apsis", "sftp", "receiver", "export", "dbt", "spark"]
+SUITES = ["leanplum_json", "formats", "apsis", "sftp", "receiver", "export", "dbt", "health", "spark"]
 
 
 def main() -> int:
