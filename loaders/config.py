@@ -98,7 +98,9 @@ class Settings(BaseModel):
     duckdb: str | None = None
     memory_limit: str = "1GB"
     threads: int | None = Field(default=None, ge=1)
-    parallel_batches: int | None = Field(default=None, ge=1)  # batches loaded at once, each in its own transaction; default: cores
+    parallel_batches: int | None = Field(
+        default=None, ge=1
+    )  # batches loaded at once, each in its own transaction; default: cores
     quarantine_retry: bool = False
     # a file larger than this once decompressed is quarantined unread (gzip bombs, runaway exports)
     max_decompressed_bytes: int = Field(default=100_000_000_000, gt=0)
@@ -189,7 +191,9 @@ def _describe(err: Any, feeds_raw: list[Any], source: str) -> str:
         model = _model_at(loc[:-1])
         valid = list(model.model_fields) if model else []
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
-        message = "unknown key" + (f"; did you mean {close[0]!r}?" if close else f" (valid: {', '.join(valid)})")
+        message = "unknown key" + (
+            f"; did you mean {close[0]!r}?" if close else f" (valid: {', '.join(valid)})"
+        )
     elif err["type"] == "missing":
         message = "required key is missing"
     elif message.startswith("Value error, "):

@@ -197,7 +197,9 @@ def publish(
     _fsync(target.parent)
     stage.rmdir()
     tmp_marker = target.with_name(f".{marker.name}.{publish_id}")
-    tmp_marker.write_text(json.dumps({"files": [_identity(target)], "publish_id": publish_id}), encoding="utf-8")
+    tmp_marker.write_text(
+        json.dumps({"files": [_identity(target)], "publish_id": publish_id}), encoding="utf-8"
+    )
     os.replace(tmp_marker, marker)
 
     link = result.parquet
