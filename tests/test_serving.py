@@ -105,7 +105,7 @@ def test_a_reader_keeps_its_version_while_load_build_and_publish_run(tmp_path: P
 
 def test_the_readme_sql_shell_command_runs_a_query(tmp_path: Path) -> None:
     readme = (REPO / "README.md").read_text()
-    match = re.search(r"SQL shell[^`]*`(\.venv/bin/duckdb [^`]+)`", readme)
+    match = re.search(r"SQL shell, after `make venv`: `(\.venv/bin/duckdb [^`]+)`", readme)
     assert match, "the README names the SQL shell command"
     command = match.group(1).split()
     warehouse = tmp_path / "warehouse" / "engagement.duckdb"
