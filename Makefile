@@ -8,7 +8,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 # the serving file BI tools and `make sql` open (written by `feeds publish`)
 MARTS ?= $(patsubst %.duckdb,%_marts.duckdb,$(ENGAGEMENT_DUCKDB))
 
-.PHONY: venv sshd demo test lint bench clean publish sql
+.PHONY: venv sshd chromium demo test lint bench clean publish sql
 
 venv: $(STAMP)
 
@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml loaders/_jsonkeys.c
 
 sshd:
 	@bash scripts/ensure-sshd.sh
+
+chromium:
+	@bash scripts/ensure-chromium.sh
 
 demo: $(STAMP) sshd
 	$(BIN)/python -m scripts.demo
@@ -35,8 +38,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check loaders tests scripts bench
 	$(BIN)/dbt parse --quiet
 	$(BIN)/sqlfluff lint models macros tests/dbt --templater dbt --nocolor
+	$(BIN)/mf validate-configs --skip-dw
 
-test: $(STAMP) sshd lint
+test: $(STAMP) sshd chromium lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
 bench: $(STAMP) sshd

@@ -12,7 +12,7 @@ import time
 
 import psutil
 
-SUITES = ["leanplum_json", "formats", "apsis", "sftp", "receiver", "export", "dbt"]
+SUITES = ["leanplum_json", "formats", "apsis", "sftp", "receiver", "export", "dbt", "health"]
 
 
 def main() -> int:

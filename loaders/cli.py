@@ -1,4 +1,5 @@
-"""`feeds`: one entry point. Exit codes: 0 all loaded, 1 some files quarantined or rows rejected, 2 configuration
+"""`feeds`: one entry point. Exit codes: 0 all loaded, 1 some files quarantined, rows rejected or files
+unrecognized, 2 configuration
 or connection, 75 the warehouse is busy (another process writes it: try again, or pass --wait), 130/143
 interrupted (Ctrl-C / SIGTERM; the run is recorded in loader.loads as interrupted)."""
 
@@ -32,6 +33,7 @@ console = Console(stderr=True)
 out = Console()
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_CONFIG, EXIT_BUSY = 0, 1, 2, 75
+UNRECOGNIZED_SHOWN = 20  # lines per feed in the load summary; `feeds status` lists every one
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="feeds.yml to read.")]
 WaitOpt = Annotated[
@@ -174,7 +176,7 @@ def load(
     code = EXIT_OK
     if result.failed:
         code = EXIT_CONFIG
-    elif result.quarantined or result.rejected:
+    elif result.quarantined or result.rejected or result.unrecognized:
         code = EXIT_QUARANTINED
     if as_json:
         print(
@@ -191,7 +193,7 @@ def load(
         raise typer.Exit(code)
 
     table = Table(title=f"load {result.load_id}")
-    for col in ("feed", "files seen", "loaded", "quarantined", "waiting", "rows", "MB"):
+    for col in ("feed", "files seen", "loaded", "quarantined", "waiting", "unrecognized", "rows", "MB"):
         table.add_column(col, justify="left" if col == "feed" else "right")
     for r in result.feeds:
         table.add_row(
@@ -200,6 +202,7 @@ def load(
             str(r.files_loaded),
             str(r.files_quarantined),
             str(r.files_waiting),
+            str(r.files_unrecognized),
             f"{r.rows:,}",
             f"{r.bytes / 1e6:,.1f}",
         )
@@ -207,6 +210,21 @@ def load(
     for r in result.feeds:
         for note in r.notes:
             console.print(f"[yellow]quarantined:[/] {note}", highlight=False, soft_wrap=True)
+        for line in r.unrecognized[:UNRECOGNIZED_SHOWN]:
+            console.print(f"[yellow]unrecognized:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        if len(r.unrecognized) > UNRECOGNIZED_SHOWN:
+            console.print(
+                f"[yellow]unrecognized:[/] ... and {len(r.unrecognized) - UNRECOGNIZED_SHOWN} more in {r.feed}"
+                " (`feeds status` lists them all)",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if r.unrecognized:
+            console.print(
+                f"  {r.feed}: rename or move these files, or add globs for them to the feed's ignore: list",
+                highlight=False,
+                soft_wrap=True,
+            )
         for line in r.rejects:
             console.print(f"[yellow]rejected rows:[/] {line}", highlight=False, soft_wrap=True)
         for err in r.errors:
@@ -348,6 +366,9 @@ app.command("export")(export_command)
 from .receiver import receive_command  # noqa: E402
 
 app.command("receive")(receive_command)
+from .report.command import report_command  # noqa: E402
+
+app.command("report")(report_command)
 
 
 class Terminated(KeyboardInterrupt):

@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .warehouse import META_SCHEMA
@@ -38,7 +39,8 @@ def ledger_summary(con: duckdb.DuckDBPyConnection, feeds: dict[str, str] | None 
                        count(*) filter (where status = 'loaded'),
                        coalesce(sum(rows) filter (where status = 'loaded'), 0),
                        max(loaded_at) filter (where status = 'loaded'),
-                       count(*) filter (where status = 'quarantined')
+                       count(*) filter (where status = 'quarantined'),
+                       count(*) filter (where status = 'unrecognized')
                 from {META_SCHEMA}.files group by feed"""
         ).fetchall()
     }
@@ -57,7 +59,7 @@ def ledger_summary(con: duckdb.DuckDBPyConnection, feeds: dict[str, str] | None 
             feeds[feed] = (raw or "").split("__")[0] or None
     rows = []
     for name, vendor in feeds.items():
-        loaded, nrows, last, quarantined = stats.get(name, (0, 0, None, 0))
+        loaded, nrows, last, quarantined, unrecognized = stats.get(name, (0, 0, None, 0, 0))
         rows.append(
             {
                 "feed": name,
@@ -67,6 +69,7 @@ def ledger_summary(con: duckdb.DuckDBPyConnection, feeds: dict[str, str] | None 
                 "last_load_utc": _ts(last),
                 "files_quarantined": quarantined,
                 "files_waiting": waiting.get(name, 0),
+                "files_unrecognized": unrecognized,
             }
         )
     problems = [
@@ -76,6 +79,9 @@ def ledger_summary(con: duckdb.DuckDBPyConnection, feeds: dict[str, str] | None 
                 union all
                 select feed, substr(key, 9), 'waiting', value from {META_SCHEMA}.state
                 where key like 'waiting:%'
+                union all
+                select feed, uri, 'unrecognized', 'unrecognized: ' || error from {META_SCHEMA}.files
+                where status = 'unrecognized'
                 order by 1, 2"""
         ).fetchall()
     ]
@@ -125,7 +131,16 @@ def read_snapshot(db: Path) -> dict[str, Any] | None:
 
 def render(summary: dict[str, Any], out: Console) -> None:
     table = Table(title="feeds")
-    for col in ("feed", "vendor", "files loaded", "rows", "last load (UTC)", "quarantined", "waiting"):
+    for col in (
+        "feed",
+        "vendor",
+        "files loaded",
+        "rows",
+        "last load (UTC)",
+        "quarantined",
+        "waiting",
+        "unrecognized",
+    ):
         table.add_column(col, justify="left" if col in ("feed", "vendor", "last load (UTC)") else "right")
     for f in summary["feeds"]:
         table.add_row(
@@ -136,13 +151,18 @@ def render(summary: dict[str, Any], out: Console) -> None:
             f["last_load_utc"] or "never",
             str(f["files_quarantined"]),
             str(f["files_waiting"]),
+            str(f["files_unrecognized"]),
         )
     out.print(table)
     if summary["problems"]:
         # plain lines, not a table: full paths stay greppable whatever the terminal width
-        out.print("\n[bold]quarantined and waiting files[/]")
+        out.print("\n[bold]quarantined, waiting and unrecognized files[/]")
         for p in summary["problems"]:
-            out.print(f"  {p['feed']}  {p['uri']}\n      {p['reason']}", highlight=False, soft_wrap=True)
+            out.print(
+                f"  {escape(p['feed'])}  {escape(p['uri'])}\n      {escape(p['reason'])}",
+                highlight=False,
+                soft_wrap=True,
+            )
     if summary["schema_drift"]:
         t = Table(title="recent new columns (schema drift)")
         for col in ("raw table", "column", "first file", "seen at (UTC)"):

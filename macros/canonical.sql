@@ -37,7 +37,8 @@
 
 {#- Columns the union carries beside the contract, to pick one row per event deterministically. -#}
 {% macro engagement_event_lineage_columns() -%}
-    {{ return([('source_uri', dbt.type_string()), ('source_row', dbt.type_bigint())]) }}
+    {{ return([('source_uri', dbt.type_string()), ('source_row', dbt.type_bigint()),
+        ('reject_reason', dbt.type_string())]) }}
 {%- endmacro %}
 
 {#- Select list onto the contract: `values` maps column -> SQL expression; missing ones are typed NULLs. -#}
@@ -64,4 +65,17 @@
             )
     left join {{ ref('engagement_event_types') }} as {{ alias }}_types
         on {{ alias }}.event_type = {{ alias }}_types.event_type
+{%- endmacro %}
+
+{#- Why a row cannot be placed in the fact (NULL when it can): no usable event time, no vendor event key
+    (for vendors whose identity is their own id), or a vendor event the seeds do not map. Such rows go to
+    fct_engagement_event_rejects with their file and line instead of failing the mart. -#}
+{% macro reject_reason(time_expr, event_type_expr, key_expr=none) -%}
+    case
+        when {{ time_expr }} is null then 'no_event_time'
+        {%- if key_expr is not none %}
+        when {{ key_expr }} is null then 'no_event_key'
+        {%- endif %}
+        when {{ event_type_expr }} is null then 'unmapped_event'
+    end
 {%- endmacro %}

@@ -34,9 +34,9 @@ renamed as (
         nullif(trim(profile_id), '') as profile_id,
         {{ engagement.email_sha256('email_sha256') }} as email_sha256,
         nullif(lower(trim(email_md5)), '') as email_md5,
-        {{ engagement.text_to_utc_timestamp('event_time') }} as occurred_at,
-        {{ engagement.text_to_utc_timestamp('send_time') }} as sent_at,
-        {{ engagement.text_to_utc_timestamp('signup_time') }} as signed_up_at,
+        {{ engagement.text_to_utc_timestamp('event_time', 'engagement__sailthru_timezone') }} as occurred_at,
+        {{ engagement.text_to_utc_timestamp('send_time', 'engagement__sailthru_timezone') }} as sent_at,
+        {{ engagement.text_to_utc_timestamp('signup_time', 'engagement__sailthru_timezone') }} as signed_up_at,
         subject,
         engagement as engagement_level,
         browser,
@@ -65,7 +65,7 @@ renamed as (
 select * from renamed
 {%- endmacro %}
 
-{#- Lookups are full refreshes: keep only the newest snapshot (dt, then hr) per client, one row per key. -#}
+{#- Lookups: one row per client and key, from the newest snapshot (dt, then hr) that lists the key. -#}
 {% macro stg_sailthru_lookup(table_name, key, columns, time_columns=[]) -%}
 {%- set time_names = {
     'create_time': 'created_at', 'modify_time': 'modified_at', 'schedule_time': 'scheduled_at',
@@ -91,14 +91,14 @@ snapshots as (
 
 latest as (
 
+    {#- the newest row per key across ALL snapshots: an hourly export need not list every campaign, so a
+        key missing from the newest snapshot keeps the row of the last snapshot that listed it -#}
     select *
     from snapshots
     qualify
-        dense_rank() over (
-            partition by snapshot_client_id order by snapshot_date desc, snapshot_hour desc
-        ) = 1
-        and row_number() over (
-            partition by snapshot_client_id, {{ key }} order by _loaded_at desc, _source_uri desc, _source_row desc
+        row_number() over (
+            partition by snapshot_client_id, {{ key }}
+            order by snapshot_date desc, snapshot_hour desc, _loaded_at desc, _source_uri desc, _source_row desc
         ) = 1
 
 ),
@@ -108,7 +108,8 @@ renamed as (
     select
         {%- for column in columns %}
         {%- if column in time_columns %}
-        {{ engagement.text_to_utc_timestamp(column) }} as {{ time_names.get(column, column ~ '_at') }},
+        {{ engagement.text_to_utc_timestamp(column, 'engagement__sailthru_timezone') }}
+            as {{ time_names.get(column, column ~ '_at') }},
         {%- elif column == 'client_id' %}
         snapshot_client_id as client_id,
         {%- else %}

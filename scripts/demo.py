@@ -209,6 +209,9 @@ def build(staged: Path) -> int:
     env["ENGAGEMENT_DUCKDB"] = str(DEMO_DB.resolve())
     run([sys.executable, "-m", "loaders.cli", "publish"], env)
     summary(load_code, time.monotonic() - started)
+    # the feed health report (models/health): one HTML file that opens from disk
+    run([sys.executable, "-m", "loaders.cli", "report", "--duckdb", str(DEMO_DB.resolve()),
+         "--out", str(REPO / "target" / "feeds-report.html")], env)  # fmt: skip
     return 0
 
 

@@ -66,6 +66,13 @@ def _leanplum(root: Path, day: int) -> None:
             ev("L2", "Email Open", "u1", "2024-05-01 23:59:59.500", message_id=11, channel="Email", campaign_id=5),
             ev("L3", "Push Notification Opened", "u2", "2024-05-02 08:00:00.000", message_id=12, channel="Push"),
             ev("L4", "In-App Message Accept", "u2", "2024-05-02 09:00:00.000", message_id=13),
+            # the name is formatted from channel and event type: the structured fields decide
+            ev("L5", "Email Send", "u2", "2024-05-02 10:00:00.000", message_id=14, channel="Email",
+               event_type="Send"),
+            ev("L6", "Campaign Exit", "u2", "2024-05-02 11:00:00.000", campaign_id=5, event_type="Exit"),
+            ev("L7", "Campaign Forced Exit", "u1", "2024-05-02 11:00:00.000", campaign_id=5, event_type="Forced Exit"),
+            # an event no seed row maps: reported in the rejects model, not in the fact
+            ev("L8", "Mystery Event", "u2", "2024-05-02 12:00:00.000"),
         ])  # fmt: skip
 
 
@@ -139,7 +146,9 @@ def _apsis(root: Path, day: int) -> None:
             _apsis_row("OPENED", "a2", ANNA, 0, ms("2024-05-01T12:00:00"), location="SE-AB",
                        **{"vip (version_id: 77)": "TAG"}),
             _apsis_row("BOUNCED", "a3", CARL, t, t, bounce_code="2001"),
-            _apsis_row("BOUNCED", "a4", DORA, t, t, bounce_code="5001"),
+            _apsis_row("BOUNCED", "a4", DORA, t, t, bounce_code="5001"),  # out of office: auto_replied
+            # a 1970 event_time (the source sent 0 plus an offset): server_time decides the day
+            _apsis_row("CLICKED", "a6", DORA, 5000, ms("2024-05-01T14:00:00"), link_url="https://x.example/l"),
         ], gz=True)  # fmt: skip
     if day == 2:
         # an overlapping window: exact duplicates of a3 and a new unsubscribe
@@ -167,6 +176,9 @@ def _encharge(root: Path, day: int) -> None:
         _ndjson(root / "encharge/dt=2024-05-03/encharge-events-20240503T090000-0000abce.ndjson", [
             open_,  # a retry landing days later
             ev("performed-step:42", "step", {"stepId": 42, "flowId": "48918"}, BEN, "2024-05-03T09:00:00"),
+            ev("unsubscribedUser", "unsubscribedUser", {}, BEN, "2024-05-03T09:30:00"),
+            # a row with no usable time: lands in fct_engagement_event_rejects, the build passes
+            {**ev("email-open", "email", {"emailId": 1}, BEN, "2024-05-03T09:40:00"), "timestamp": "not-a-time"},
         ])  # fmt: skip
 
 
@@ -184,8 +196,10 @@ def _simon(root: Path, day: int) -> None:
         "operation",
         "coupon",
     ]
-    rows = [[ANNA, "2024-05-02 10:00:00", "VIP", "Welcome", "email", "", "add", "X1"],
-            [sha(BEN), "2024-05-02 10:00:00", "VIP", "Welcome", "email", "B", "remove", ""]]  # fmt: skip
+    # the document: one entry per contact for the data feed (no action) and one per applicable flow action
+    rows = [[ANNA, "2024-05-02 10:00:00", "VIP", "Welcome", "", "", "add", "X1"],
+            [ANNA, "2024-05-02 10:00:00", "VIP", "Welcome", "Send Email", "", "add", "X1"],
+            [sha(BEN), "2024-05-02 10:00:00", "VIP", "Welcome", "", "B", "remove", ""]]  # fmt: skip
     for random in ("r1", "r2"):  # the same file sent twice: exact duplicates
         name = simon.data_file_name("acme", "welcome", "add", random, datetime(2024, 5, 2, 10), "csv")
         _csv(folder / name, header, rows)
@@ -219,6 +233,9 @@ EXPECTED_EVENTS = {
     ("leanplum", "opened", "2024-05-01"): 1,
     ("leanplum", "opened", "2024-05-02"): 1,
     ("leanplum", "interacted", "2024-05-02"): 1,
+    ("leanplum", "sent", "2024-05-02"): 1,
+    ("leanplum", "campaign_converted", "2024-05-02"): 1,
+    ("leanplum", "campaign_exited", "2024-05-02"): 1,
     ("sailthru", "sent", "2024-03-01"): 1,
     ("sailthru", "sent", "2024-05-01"): 3,  # two emails and one push
     ("sailthru", "bounced", "2024-05-01"): 1,  # push uninstalled
@@ -226,14 +243,20 @@ EXPECTED_EVENTS = {
     ("sailthru", "bounced", "2024-05-02"): 1,
     ("apsis", "sent", "2024-05-01"): 1,
     ("apsis", "opened", "2024-05-01"): 1,
-    ("apsis", "bounced", "2024-05-01"): 2,
+    ("apsis", "bounced", "2024-05-01"): 1,
+    ("apsis", "auto_replied", "2024-05-01"): 1,
+    ("apsis", "clicked", "2024-05-01"): 1,
     ("apsis", "unsubscribed", "2024-05-02"): 1,
     ("encharge", "opened", "2024-05-01"): 1,
     ("encharge", "tag_added", "2024-05-01"): 1,
     ("encharge", "flow_step_performed", "2024-05-03"): 1,
+    ("encharge", "unsubscribed", "2024-05-03"): 1,
     ("simon", "segment_added", "2024-05-02"): 1,
     ("simon", "segment_removed", "2024-05-02"): 1,
+    ("simon", "flow_step_performed", "2024-05-02"): 1,
 }
+# (reason, vendor) -> rows in fct_engagement_event_rejects
+EXPECTED_REJECTS = {("unmapped_event", "leanplum"): 1, ("no_event_time", "encharge"): 1}
 EXPECTED_CONTACTS = {sha(ANNA), sha(BEN), sha(CARL), sha(DORA), "leanplum:u1", "leanplum:u2", "sailthru:p-anna",
                      "sailthru:p-ben"}  # fmt: skip
 CLEAR_TEXT_EMAILS = (ANNA, BEN, CARL, DORA)

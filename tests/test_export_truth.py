@@ -88,11 +88,16 @@ def recount(root: Path) -> tuple[Counter, set[str]]:
     )
 
     sm = root / "simon"
-    csvs, tsvs, jsonl = (nonempty(sm, f"**/*.{ext}") for ext in ("csv", "tsv", "jsonl"))
+    texts, jsonl = nonempty(sm, "**/*.csv"), nonempty(sm, "**/*.jsonl")
+    # a TSV file comes named .csv: its first line tells
+    tsvs = [p for p in texts if b"\t" in Path(p).read_bytes().split(b"\n", 1)[0]]
+    csvs = [p for p in texts if p not in tsvs]
     add(
         "simon",
-        f"""select distinct *, case operation when 'add' then 'segment_added' else 'segment_removed' end
-            as event_type, strptime(timestamp, '%Y-%m-%d %H:%M:%S')::date as day,
+        # the document: "for each contact, one entry for the data feed and one for each applicable flow action":
+        # the entry (empty action) is the membership change, a row with an action a flow step
+        f"""select distinct *, case when nullif(action, '') is not null then 'flow_step_performed'
+            when operation = 'add' then 'segment_added' else 'segment_removed' end as event_type, strptime(timestamp, '%Y-%m-%d %H:%M:%S')::date as day,
             case when regexp_full_match(identifier, '[0-9a-f]{{64}}') then identifier
                  else sha256(lower(trim(identifier))) end as contact_key
         from (select * from read_csv({csvs!r}, all_varchar = true, union_by_name = true)
@@ -104,9 +109,13 @@ def recount(root: Path) -> tuple[Counter, set[str]]:
     add(
         "apsis",
         f"""select distinct correlation_id, type,
-            lower(case type when 'ABUSE' then 'spam_reported' when 'OPENED' then 'opened' when 'CLICKED' then 'clicked'
-                else type end) as event_type,
-            epoch_ms(case when event_time = '0' then server_time else event_time end::bigint)::date as day,
+            -- "5000-5999 Informational (out of office, auto reply etc.)" is no bounce
+            case when type = 'BOUNCED' and bounce_code::integer between 5000 and 5999 then 'auto_replied'
+                else lower(case type when 'ABUSE' then 'spam_reported' when 'OPENED' then 'opened'
+                when 'CLICKED' then 'clicked' else type end) end as event_type,
+            -- event_time 0, or "dates in 1970 ... when the event source specified the event time as 0"
+            epoch_ms(case when event_time::bigint < 31536000000 then server_time else event_time end::bigint)::date
+                as day,
             sha256(lower(trim(address))) as contact_key
         from read_csv({ap!r}, all_varchar = true, union_by_name = true)""",
     )
@@ -121,17 +130,38 @@ def recount(root: Path) -> tuple[Counter, set[str]]:
         events[("encharge", encharge_layout.event_type_of(event), day.isoformat())] += 1
         contacts.add(key)
 
-    canonical = {leanplum_layout.NAME_PREFIX + t: et for t, (et, _) in leanplum_layout.CANONICAL.items()}
+    # the document: `name` is formatted "based on channel and event type": map a message on its channel and
+    # event_type, a campaign event on its event_type (both by the seed's headings; a sent message's type is the
+    # example's `Send`), an A/B test impression by its heading
+    canonical: dict[str, str] = {}
+    for title, (et, channel) in leanplum_layout.CANONICAL.items():
+        if channel:
+            head = leanplum_layout.CHANNELS[channel]
+            kind = title.split(" ", 2 if title.startswith(("Push", "App Inbox", "In-App")) else 1)[-1]
+            canonical[f"{head}|{kind}"] = et
+            if kind == "Sent":
+                canonical[f"{head}|Send"] = et
+        elif title.startswith("Campaign "):
+            canonical["Campaign|" + title.removeprefix("Campaign ")] = et
+        else:
+            canonical[leanplum_layout.NAME_PREFIX + title] = et
     lj = nonempty(root / "leanplum" / "json", "**/*.json*")
     lp = nonempty(root / "leanplum" / "parquet", "**/*.parquet")
     rows = con.execute(
         f"""select distinct event_id, name, day, contact_key from (
-            select json->>'event_id' as event_id, json->>'name' as name,
+            select json->>'event_id' as event_id,
+                case when (json->'properties'->>'channel') is not null
+                    then (json->'properties'->>'channel') || '|' || (json->'properties'->>'event_type')
+                    when (json->'properties'->>'event_type') is not null
+                    then 'Campaign|' || (json->'properties'->>'event_type') else json->>'name' end as name,
                 strptime(json->'properties'->>'time', '%Y-%m-%d %H:%M:%S.%g')::date as day,
                 'leanplum:' || (json->'properties'->>'user_id') as contact_key
             from read_json_objects({lj!r}, format = 'newline_delimited', compression = 'auto')
             union all
-            select event_id, name, epoch_ms(time)::date,
+            select event_id, case when "Message".channel is not null
+                    then "Message".channel || '|' || "Message".event_type
+                    when "Campaign".event_type is not null then 'Campaign|' || "Campaign".event_type else name end,
+                epoch_ms(time)::date,
                 coalesce(sha256(lower(trim(user_attributes['email']))), 'leanplum:' || user_id)
             from read_parquet({lp!r}))"""
     ).fetchall()

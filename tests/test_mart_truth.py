@@ -62,6 +62,56 @@ def test_mart_equals_the_export_ground_truth(tmp_path: Path) -> None:
     assert not missing and not extra, f"differs from truth: {missing=} {extra=}"
     assert contacts == truth_contacts
     assert {r[0] for r in rows(warehouse, "select contact_key from marts.dim_contacts")} == truth_contacts
+    _rates_within_unit_interval_at_every_grain(warehouse)
+    # Sailthru's last hourly campaign export is partial: every campaign keeps its name
+    with open(root / "truth/campaigns.csv", newline="") as fh:
+        named = {(r["campaign_id"], r["campaign_name"]) for r in csv.DictReader(fh)}
+    assert named
+    got = set(rows(warehouse, "select campaign_id, campaign_name from marts.dim_campaigns"
+                              " where source_vendor = 'sailthru' and campaign_kind = 'campaign'"))  # fmt: skip
+    assert named <= got, f"missing or renamed: {sorted(named - got)[:5]}"
+
+
+RATES = ["delivery_rate", "bounce_rate", "open_rate", "click_through_rate", "click_to_open_rate",
+         "unsubscribe_rate", "complaint_rate"]  # fmt: skip
+# The grains an analyst asks for, down to the table's row (one campaign of one vendor and channel on one day).
+GRAINS = {
+    "row": "occurred_date, source_vendor, channel, campaign_id",
+    "day": "occurred_date",
+    "vendor": "source_vendor",
+    "channel": "channel",
+    "campaign": "source_vendor, campaign_id",
+    "day x vendor": "occurred_date, source_vendor",
+    "total": "",
+}
+
+
+def _rates_within_unit_interval_at_every_grain(warehouse: Path) -> None:
+    """Summing a rate's numerator and denominator over any grain an analyst can ask for gives a rate in [0, 1]
+    (it was 1.10 delivery and 4.4 open rate per day when vendors' figures were mixed and a day's opens were divided
+    by that day's deliveries)."""
+    checked = 0
+    for grain, columns in GRAINS.items():
+        group = f"group by {columns}" if columns else ""
+        for rate in RATES:
+            found = rows(
+                warehouse,
+                f"""select sum({rate}_numerator)::double / nullif(sum({rate}_denominator), 0) as r,
+                    sum({rate}_numerator) as n, sum({rate}_denominator) as d
+                from marts.agg_engagement_daily {group}""",
+            )
+            for r, n, d in found:
+                if d:  # no denominator is no rate (NULL), e.g. opens on the day after the last send
+                    assert 0 <= r <= 1, f"{rate} by {grain}: {n} / {d}"
+                    checked += 1
+    assert checked > 50
+    # the old mixing would have been caught: Encharge reports deliveries but no sends
+    assert rows(
+        warehouse,
+        "select sum(delivery_rate_denominator), sum(deliveries) from marts.agg_engagement_daily"
+        " where source_vendor = 'encharge' and channel = 'email'",
+    )[0] == (0, rows(warehouse, "select sum(deliveries) from marts.agg_engagement_daily"
+                                " where source_vendor = 'encharge' and channel = 'email'")[0][0])  # fmt: skip
 
 
 def test_replayed_deliveries_with_incremental_runs_equal_a_full_refresh(tmp_path: Path) -> None:

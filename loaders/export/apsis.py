@@ -2,7 +2,8 @@
 
 Activities (some split tests with sub-activities and variations) are sent to the world's contacts; each send
 gives SENT, then DELIVERED or BOUNCED (codes of every class), OPENED, CLICKED (a link of its activity),
-UNSUBSCRIBED, ABUSE. Rows with `time0` carry event_time 0 (the consumer falls back to server_time); with `dup`
+UNSUBSCRIBED, ABUSE. Rows with `time0` carry event_time 0 or a 1970 time (the consumer falls back to
+server_time); BOUNCED rows with a 5xxx code are auto replies, not bounces (truth: auto_replied); with `dup`
 some events are repeated with the same correlation_id (the source's retry) and a later server_time. An export
 window selects rows by server_time, the time APSIS One received the event.
 
@@ -43,7 +44,9 @@ KNOWN_ATTRIBUTES = {
 }
 HARD_CODES = [2001, 2002, 2004]
 SOFT_CODES = [1001, 3001, 3002, 3003, 4003, 4007, 4008, 4009, 9999]
+# "5000-5999 Informational (out of office, auto reply etc.)": auto_replied, no bounce
 INFO_CODES = [5001, 5002]
+FIRST_REAL_MS = 31_536_000_000  # 1971-01-01: an event_time before it (0, or 0 plus an offset) means unknown
 DEVICES = ["DESKTOP", "MOBILE", "TABLET", "MOBILE_IOS", "SMART_TV", "UNKNOWN"]
 
 
@@ -109,7 +112,12 @@ def generate(world: World) -> None:
             at_ms(s.send_at_ms + rint(s.i, 'ap_spread', 3600000)
                 + case when s.step = 1 then 0 else (s.step - 1) * {STEP_MS} - rint(s.i * 8 + s.step, 'ap_dt', 1800000) end)
                 as ts,
-            case when {time0} and rnd(s.i * 8 + s.step, 'ap_time0') < 0.03 then 0 else epoch_ms(ts) end as event_time,
+            -- the document: event_time may be 0, and "The dates in 1970 are possible when the event source
+            -- specified the event time as 0 since they're interpreted as Unix epoch"
+            case when {time0} and rnd(s.i * 8 + s.step, 'ap_time0') < 0.03 then 0
+                 when {time0} and rnd(s.i * 8 + s.step, 'ap_time0') < 0.05
+                     then 1 + rint(s.i * 8 + s.step, 'ap_1970', 2592000000)
+                 else epoch_ms(ts) end as event_time,
             epoch_ms(ts) + 50 + rint(s.i * 8 + s.step, 'ap_server', 5000) as server_time,
             case when s.type in ('OPENED', 'CLICKED') then
                 {sql_list(DEVICES)}[1 + rint(s.i * 8 + s.step, 'ap_device', {len(DEVICES)})] end as device,
@@ -130,9 +138,11 @@ def generate(world: World) -> None:
             case when s.type = 'ABUSE' then ['feedback_loop', 'report_button'][1 + rint(s.i, 'ap_abuse', 2)]
                 end as abuse_section,
             c.contact,
-            case s.type when 'SENT' then 'sent' when 'DELIVERED' then 'delivered' when 'OPENED' then 'opened'
+            -- bounce codes "5000-5999 Informational (out of office, auto reply etc.)" are no bounce
+            case when s.type = 'BOUNCED' and bounce_code::integer between 5000 and 5999 then 'auto_replied'
+                else case s.type when 'SENT' then 'sent' when 'DELIVERED' then 'delivered' when 'OPENED' then 'opened'
                 when 'CLICKED' then 'clicked' when 'BOUNCED' then 'bounced' when 'UNSUBSCRIBED' then 'unsubscribed'
-                else 'spam_reported' end as event_type,
+                else 'spam_reported' end end as event_type,
             c.email_sha256 as contact_key
         from steps s join contacts_{VENDOR} c on c.k = s.k
         """
@@ -144,14 +154,14 @@ def generate(world: World) -> None:
         union all
         -- the source retried: same correlation_id and event, received again a little later
         select * replace (server_time + 1000 + rint(seq, 'ap_retry_ms', 120000) as server_time), 1 as copy
-        from apsis_events where {world.has("dup")} and event_time <> 0 and rnd(seq, 'ap_retry') < 0.03
+        from apsis_events where {world.has("dup")} and event_time >= {FIRST_REAL_MS} and rnd(seq, 'ap_retry') < 0.03
         order by server_time, seq, copy
         """
     )
     world.execute(
-        """create or replace view apsis_truth as select 'apsis' as vendor, event_type,
-        epoch_ms(case when event_time = 0 then server_time else event_time end) as occurred_at, contact_key
-        from apsis_events"""
+        f"""create or replace view apsis_truth as select 'apsis' as vendor, event_type,
+        epoch_ms(case when event_time < {FIRST_REAL_MS} then server_time else event_time end) as occurred_at,
+        contact_key from apsis_events"""
     )
 
 

@@ -121,9 +121,16 @@ def generate(world: World) -> None:
             case when s.step = 1 then s.t0
                  else s.t0 + to_milliseconds(((s.step - 1) * {STEP_MS} - rint(s.i * 8 + s.step, 'lp_dt', 30 * 60000))::bigint)
             end as ts,
-            '{layout.NAME_PREFIX}' || s.title as name,
-            regexp_replace(s.title, '^(Campaign|Email|Push Notification|App Inbox|In-App Message|Webhook) ', '')
+            -- the document: `name` is a "Formatted event name based on channel and event type (e.g. '(Leanplum)
+            -- Email Open')" (campaigns: "(Leanplum) Campaign " and the event type), and a message's event_type
+            -- is given by example ("Send, Delivered, Open, etc."): a sent message's type is `Send`, so its
+            -- name, `(Leanplum) Email Send`, is none of the document's headings
+            regexp_replace(regexp_replace(s.title,
+                '^(Campaign|Email|Push Notification|App Inbox|In-App Message|Webhook) ', ''), '^Sent$', 'Send')
                 as event_type_text,
+            case when s.kind = 'message'
+                then '{layout.NAME_PREFIX}' || {_channel_case("s.channel")} || ' ' || event_type_text
+                else '{layout.NAME_PREFIX}' || s.title end as name,
             {canonical} as event_type,
             uuid_of(s.i * 8 + s.step, 'lp_event_id') as event_id,
             hex16(s.i, 'lp_occurrence') || hex8(s.i, 'lp_occurrence2') as message_occurrence_id,

@@ -261,6 +261,10 @@ def _select(columns: list[str], shape: str) -> str:
     return ", ".join(exprs)
 
 
+STRAY_MARKER = "_SUCCESS"
+IGNORE = [STRAY_MARKER]  # the generated feeds.yml's `ignore:` for this feed when the `stray` quirk is on
+
+
 def write(world: World, out: Output, vendor_uri: str) -> None:
     """One job per file; each selects its rows from the events table by (table, day), so no sorted copy of all
     rows is ever built. A folder with more than PART_ROWS rows is split by a hash of the event, as Spark's part
@@ -279,6 +283,16 @@ def write(world: World, out: Output, vendor_uri: str) -> None:
         if dup and world.rng(f"catchup:{tbl}:{dt}").random() < 0.4:
             jobs.append(_part_job(world, out, tbl, tcode, dt, -1, parts, late))
     out.run_jobs(world.con, jobs)
+    if world.has("stray"):
+        for (
+            tcode,
+            dt,
+            _,
+        ) in folders:  # Spark's success marker in each event folder: no rows, no layout claims it
+            rel = layout.event_path(layout.EMAIL_EVENT_TABLES[tcode], dt, STRAY_MARKER)
+            out.write_bytes(
+                rel, b"", Written(rel, VENDOR, None, 0, _arrival(dt, 0), "stray", "success marker")
+            )
     if empty:
         tables = sorted({layout.EMAIL_EVENT_TABLES[f[0]] for f in folders})
         first, last = world.start, world.dates()[-1]
@@ -347,14 +361,16 @@ def _part_job(world: World, out: Output, tbl: str, tcode: int, dt: date, part: i
 
 
 def _write_lookups(world: World, out: Output) -> None:
-    """Full snapshots of every lookup table, once a day at hr=06 and again at hr=18 on the last day."""
+    """Snapshots of every lookup table, once a day at hr=06 and again at hr=18 on the last day. With
+    `partial_lookup` the hr=18 campaign export lists only the campaigns created in the two days before it (an
+    hourly export need not list every campaign): the others keep their name from an earlier snapshot."""
     campaign_sql = """
         select campaign_id, client_id, strftime(at_ms(create_ms), '%Y-%m-%d %H:%M:%S') as create_time, name,
             subject, 'Example Shop' as from_name, 'news@shop.example.com' as from_email, list_name,
             strftime(at_ms(send_at_ms), '%Y-%m-%d %H:%M:%S') as schedule_time,
             strftime(at_ms(send_at_ms), '%Y-%m-%d %H:%M:%S') as start_time, template_id, label_ids
         from (select *, '{client}' as client_id from st_messages where kind = 'campaign')
-        where at_ms(create_ms) <= ?::timestamp order by campaign_id
+        where at_ms(create_ms) <= ?::timestamp and at_ms(create_ms) >= ?::timestamp order by campaign_id
     """.replace("{client}", layout.CLIENT_ID)
     template_sql = f"""
         select template_id, '{layout.CLIENT_ID}' as client_id, name, name || ' subject' as subject,
@@ -381,6 +397,10 @@ def _write_lookups(world: World, out: Output) -> None:
                              and day.toordinal() % 2 == 1)  # fmt: skip
                 rel = layout.lookup_path(table, day, hour, layout.part_file_name(_token(world, table, day, hour)),
                                          slash=slash)  # fmt: skip
-                rows = out.copy_csv(world.con, sql, [snapshot], rel)
+                params: list = [snapshot]
+                if table == "campaign":
+                    partial = world.has("partial_lookup") and hour == 18
+                    params.append(snapshot - timedelta(days=2) if partial else datetime(1900, 1, 1))
+                rows = out.copy_csv(world.con, sql, params, rel)
                 out.record(Written(rel, VENDOR, layout.raw_table(table), rows, snapshot + timedelta(minutes=10),
                                    "lookup", "" if slash else "seed path form"))  # fmt: skip

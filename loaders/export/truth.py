@@ -7,17 +7,24 @@ Files (UTF-8, comma-separated, header row, LF line ends, sorted as stated):
     removed). An event's date is the UTC date of its occurred_at:
     - sailthru: `event_time` (all three shapes are UTC); mobile_notifications likewise.
     - simon: `timestamp` (time of export, UTC).
-    - apsis: `event_time` (ms epoch), or `server_time` when event_time is 0.
+    - apsis: `event_time` (ms epoch), or `server_time` when event_time is 0 or a 1970 time (the document: "The
+      dates in 1970 are possible when the event source specified the event time as 0").
     - encharge: `timestamp` (ms epoch).
     - leanplum: `properties.time` (JSON, `yyyy-MM-dd HH:mm:ss.SSS` UTC) / `time` (Parquet, ms epoch) -- NOT
       the `dt=` folder, which may be the neighbouring day.
     Canonical event_type per DESIGN.md's mapping: sailthru `<kind>_send/open/click/bounce/unsubscribe` ->
     sent/opened/clicked/bounced/unsubscribed (machine opens and clicks count too; they are flagged, not
-    dropped), mobile status success/rejected/uninstalled -> sent/dropped/bounced; simon operation add/remove
-    -> segment_added/segment_removed (every row, the feed's row with an empty action included); apsis
-    SENT/DELIVERED/OPENED/CLICKED/BOUNCED/UNSUBSCRIBED/ABUSE -> sent/delivered/opened/clicked/bounced/
-    unsubscribed/spam_reported (5xxx informational bounces included); encharge and leanplum as in
-    `loaders/vendors/encharge.py` EVENTS/PATTERNS and `loaders/vendors/leanplum.py` CANONICAL.
+    dropped), mobile status success/rejected/uninstalled -> sent/dropped/bounced; simon: the document's file
+    holds "for each contact, one entry for the data feed and one for each applicable flow action", so the
+    entry (empty action) is segment_added/segment_removed by its operation and a row with an action is
+    flow_step_performed; apsis SENT/DELIVERED/OPENED/CLICKED/BOUNCED/UNSUBSCRIBED/ABUSE -> sent/delivered/
+    opened/clicked/bounced/unsubscribed/spam_reported, except BOUNCED with a code in "5000-5999 Informational
+    (out of office, auto reply etc.)" -> auto_replied; encharge as in `loaders/vendors/encharge.py`
+    EVENTS/PATTERNS; leanplum by the document's headings in `loaders/vendors/leanplum.py` CANONICAL, where
+    Campaign Exit ("Fires when a user triggers the conversion event for a single-conversion campaign") is
+    campaign_converted and only Forced Exit campaign_exited. Leanplum names are written formatted from the
+    channel and event type as the document says (`(Leanplum) Email Send`), so a consumer must map the
+    structured fields, not the name.
     Distinct means, per vendor, after dedupe on:
     - sailthru email tables: `event_id` where present, else (table, message_id, event_time as a timestamp,
       url for clicks). mobile_notifications: `event_id` where present, else (device_id, event_time, type,
@@ -39,6 +46,11 @@ Files (UTF-8, comma-separated, header row, LF line ends, sorted as stated):
       one, else `leanplum:<user_id>` (every JSON row; user_id is never empty in this fixture). A Leanplum user
       is in exactly one of the two apps and always or never has the e-mail attribute, so each person has one key.
 
+`truth/campaigns.csv` -- `vendor,campaign_id,campaign_name`, sorted: each Sailthru campaign some `campaign` lookup
+    snapshot listed, with its name. Lookups are hourly exports that need not list every campaign (the quirk
+    `partial_lookup` leaves older campaigns out of the last one), so a campaign keeps the name of the newest
+    snapshot that lists it.
+
 `truth/raw_rows.csv` -- `raw_table,files,rows`: data rows written per raw table, duplicates included (what a
     complete `feeds load` holds in `raw.<raw_table>`); header lines and control files are not rows.
 
@@ -54,6 +66,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +92,16 @@ def write_truth(
          [(v, t, d.isoformat(), n) for v, t, d, n in events])  # fmt: skip
     contacts = world.execute(f"select distinct contact_key from ({union}) order by 1").fetchall()
     _csv(out / "contacts.csv", ["contact_key"], contacts)
+    if "sailthru" in vendors:
+        # every campaign some lookup snapshot listed, with its name: the newest row per key across snapshots
+        last = world.end_at.replace(tzinfo=None) - timedelta(hours=6)
+        campaigns = world.execute(
+            "select campaign_id, name from st_messages where kind = 'campaign' and at_ms(create_ms) <= ?"
+            " order by campaign_id",
+            [last],
+        ).fetchall()
+        _csv(out / "campaigns.csv", ["vendor", "campaign_id", "campaign_name"],
+             [("sailthru", c, n) for c, n in campaigns])  # fmt: skip
     per_vendor = {
         v: {"events": e, "contacts": c}
         for v, e, c in world.execute(

@@ -39,8 +39,12 @@ QUIRKS = {
     "control_late": "Simon control files arriving after their data file",
     "multi_control": "one Simon control file listing several data files",
     "seed_path": "Sailthru lookups in the seed's `hr=<hh>client_id=<id>/` folder form (no slash)",
-    "time0": "APSIS rows with event_time 0 (fall back to server_time)",
+    "time0": "APSIS rows with event_time 0 or a 1970 time (fall back to server_time)",
     "email_case": "APSIS addresses with upper case letters and surrounding spaces",
+    "partial_lookup": "Sailthru's last hourly campaign export lists only recently created campaigns",
+    "unpadded": "Simon day folders without zero padding (`flows/2024/3/18/`), as `/path/year/month/day` allows",
+    "stray": "files no layout claims: Spark `_SUCCESS` markers in Sailthru's event folders (the generated "
+    "feeds.yml's Sailthru feed lists them under `ignore:`)",
 }
 ALL_QUIRKS = frozenset(QUIRKS)
 

@@ -8,18 +8,35 @@ events as (
 
 ),
 
-mapped as (
+coded as (
 
+    {#- a BOUNCED row takes its event_type from its code's range: the document calls 5000-5999
+        "Informational (out of office, auto reply etc.)", which the seed maps to auto_replied, not bounced -#}
     select
         events.*,
-        event_map.event_type,
-        event_map_types.event_category,
+        coalesce(
+            case when events.event_type_name = 'BOUNCED' then bounce_codes.event_type end,
+            event_map.event_type
+        ) as mapped_event_type,
         nullif(event_map.channel, '') as channel,
-        nullif(bounce_codes.bounce_type, '') as bounce_type
+        nullif(bounce_codes.bounce_type, '') as code_bounce_type
     from events
     {{ engagement.event_map_join('events.event_type_name', 'apsis') }}
     left join {{ ref('apsis_bounce_codes') }} as bounce_codes
         on events.bounce_code between bounce_codes.code_from and bounce_codes.code_to
+
+),
+
+mapped as (
+
+    select
+        coded.*,
+        coded.mapped_event_type as event_type,
+        event_types.event_category,
+        case when coded.mapped_event_type = 'bounced' then coded.code_bounce_type end as bounce_type
+    from coded
+    left join {{ ref('engagement_event_types') }} as event_types
+        on coded.mapped_event_type = event_types.event_type
 
 ),
 
@@ -45,7 +62,7 @@ final as (
             'message_name': 'split_activity_name',
             'variant': 'variation',
             'link_url': 'link_url',
-            'bounce_type': "case when event_type = 'bounced' then bounce_type end",
+            'bounce_type': 'bounce_type',
             'bounce_code': engagement.try_cast('bounce_code', dbt.type_string()),
             'device_type': 'device',
             'country_code': 'country_code',
@@ -60,6 +77,7 @@ final as (
             'loaded_at': 'loaded_at',
             'source_uri': 'source_uri',
             'source_row': 'source_row',
+            'reject_reason': engagement.reject_reason('occurred_at', 'event_type', 'correlation_id'),
         }) }}
     from mapped
 

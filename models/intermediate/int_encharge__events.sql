@@ -57,6 +57,7 @@ final as (
             'loaded_at': 'loaded_at',
             'source_uri': 'source_uri',
             'source_row': 'source_row',
+            'reject_reason': engagement.reject_reason('occurred_at', 'event_type'),
         }) }}
     from mapped
 

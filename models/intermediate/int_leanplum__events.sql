@@ -28,16 +28,44 @@ events as (
 
 ),
 
+keyed as (
+
+    {#- the document: `name` is a "Formatted event name based on channel and event type (e.g. '(Leanplum)
+        Email Open')", so the structured fields decide (a message's channel and event_type, a campaign's
+        event_type), in JSON and Parquet alike; the name without its `(Leanplum)` prefix is the fallback -#}
+    select
+        *,
+        case
+            when channel_name is not null and leanplum_event_type is not null
+                then {{ dbt.concat(["'Message|'", 'trim(channel_name)', "'|'", 'trim(leanplum_event_type)']) }}
+            when leanplum_event_type is not null and ab_test_id is null
+                then {{ dbt.concat(["'Campaign|'", 'trim(leanplum_event_type)']) }}
+        end as structured_key
+    from events
+
+),
+
 mapped as (
 
     select
-        events.*,
-        event_map.event_type,
-        event_map_types.event_category,
-        nullif(event_map.channel, '') as channel,
-        nullif(event_map.event_detail, '') as event_detail
-    from events
-    {{ engagement.event_map_join('events.event_name_short', 'leanplum') }}
+        keyed.*,
+        coalesce(structured_map.event_type, event_map.event_type) as event_type,
+        coalesce(structured_map_types.event_category, event_map_types.event_category) as event_category,
+        nullif(coalesce(structured_map.channel, event_map.channel), '') as channel,
+        nullif(coalesce(structured_map.event_detail, event_map.event_detail), '') as event_detail,
+        case
+            when structured_map.event_type is not null then 'structured'
+            when event_map.event_type is not null then 'name'
+        end as mapped_by
+    from keyed
+    left join {{ ref('engagement_event_map') }} as structured_map
+        on
+            structured_map.source_vendor = 'leanplum'
+            and structured_map.match_type = 'structured'
+            and keyed.structured_key = structured_map.source_event
+    left join {{ ref('engagement_event_types') }} as structured_map_types
+        on structured_map.event_type = structured_map_types.event_type
+    {{ engagement.event_map_join('keyed.event_name_short', 'leanplum') }}
 
 ),
 
@@ -69,10 +97,12 @@ final as (
             'link_url': 'link_url',
             'is_machine_event': 'false',
             'properties': engagement.json_merge('extra_properties', engagement.json_object_from([
-                ('event_detail', 'event_detail'), ('partition_date', 'cast(partition_date as varchar)')])),
+                ('event_detail', 'event_detail'), ('mapped_by', 'mapped_by'),
+                ('partition_date', 'cast(partition_date as varchar)')])),
             'loaded_at': 'loaded_at',
             'source_uri': 'source_uri',
             'source_row': 'source_row',
+            'reject_reason': engagement.reject_reason('occurred_at', 'event_type', 'event_id'),
         }) }}
     from mapped
 

@@ -77,6 +77,7 @@ email_final as (
             'loaded_at': 'loaded_at',
             'source_uri': 'source_uri',
             'source_row': 'source_row',
+            'reject_reason': engagement.reject_reason('occurred_at', 'event_type', 'coalesce(event_id, message_id)'),
         }) }}
     from email_mapped
 
@@ -126,6 +127,7 @@ mobile_final as (
             'loaded_at': 'loaded_at',
             'source_uri': 'source_uri',
             'source_row': 'source_row',
+            'reject_reason': engagement.reject_reason('occurred_at', 'event_type'),
         }) }}
     from mobile_events
 

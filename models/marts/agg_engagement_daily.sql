@@ -1,8 +1,36 @@
+{#- Volumes count events on the day they happen. Rates count each message on the day it was sent (its cohort:
+    the first sent or delivered event of the contact and message), and only on vendors and channels that report
+    the rate's denominator event (from the seeds: which canonical events a vendor maps for a channel). So a
+    rate's `<rate>_numerator` and `<rate>_denominator` come from the same messages of the same vendors and
+    channels, and summing both over any rows (day, vendor, channel, campaign, total) gives those rows' rate:
+    Encharge's deliveries never meet another vendor's sends, and Tuesday's opens of Monday's mail count with
+    Monday's deliveries. -#}
 with
 
 events as (
 
-    select * from {{ ref('fct_engagement_events') }}
+    select
+        *,
+        {{ dbt.concat(['contact_key', "'|'", "coalesce(message_id, campaign_id, '')"]) }} as message_key
+    from {{ ref('fct_engagement_events') }}
+
+),
+
+reported as (
+
+    {#- which canonical events each vendor reports per channel; APSIS bounce codes only split BOUNCED rows -#}
+    select
+        source_vendor,
+        nullif(channel, '') as channel,
+        max(case when event_type = 'sent' then 1 else 0 end) as reports_sent,
+        max(case when event_type = 'delivered' then 1 else 0 end) as reports_delivered,
+        max(case when event_type = 'bounced' then 1 else 0 end) as reports_bounced,
+        max(case when event_type = 'opened' then 1 else 0 end) as reports_opened,
+        max(case when event_type = 'clicked' then 1 else 0 end) as reports_clicked,
+        max(case when event_type = 'unsubscribed' then 1 else 0 end) as reports_unsubscribed,
+        max(case when event_type = 'spam_reported' then 1 else 0 end) as reports_spam
+    from {{ ref('engagement_event_map') }}
+    group by 1, 2
 
 ),
 
@@ -20,14 +48,10 @@ counted as (
         {{ engagement.count_where("event_type = 'bounced' and bounce_type = 'soft'") }} as soft_bounces,
         {{ engagement.count_where("event_type = 'opened' and not is_machine_event") }} as opens,
         {{ engagement.count_where("event_type = 'clicked' and not is_machine_event") }} as clicks,
-        count(distinct case
-            when event_type = 'opened' and not is_machine_event
-                then {{ dbt.concat(['contact_key', "'|'", "coalesce(message_id, campaign_id, '')"]) }}
-        end) as unique_opens,
-        count(distinct case
-            when event_type = 'clicked' and not is_machine_event
-                then {{ dbt.concat(['contact_key', "'|'", "coalesce(message_id, campaign_id, '')"]) }}
-        end) as unique_clicks,
+        count(distinct case when event_type = 'opened' and not is_machine_event then message_key end)
+            as unique_opens,
+        count(distinct case when event_type = 'clicked' and not is_machine_event then message_key end)
+            as unique_clicks,
         {{ engagement.count_where("event_type = 'opened' and is_machine_event") }} as machine_opens,
         {{ engagement.count_where("event_type = 'clicked' and is_machine_event") }} as machine_clicks,
         {{ engagement.count_where("event_type = 'unsubscribed'") }} as unsubscribes,
@@ -35,6 +59,137 @@ counted as (
         count(*) as events
     from events
     group by 1, 2, 3, 4
+
+),
+
+message_cohorts as (
+
+    {#- the day each contact's message was sent (or delivered, for a vendor that reports no sends) -#}
+    select
+        source_vendor,
+        channel,
+        campaign_id,
+        message_key,
+        min(occurred_date) as cohort_date
+    from events
+    where event_type in ('sent', 'delivered') and contact_key is not null
+    group by 1, 2, 3, 4
+
+),
+
+cohort_counts as (
+
+    select
+        message_cohorts.cohort_date,
+        events.source_vendor,
+        events.channel,
+        events.campaign_id,
+        {{ engagement.count_where("events.event_type = 'sent'") }} as sends,
+        {{ engagement.count_where("events.event_type = 'delivered'") }} as delivered_events,
+        {{ engagement.count_where("events.event_type = 'bounced'") }} as bounces,
+        count(distinct case
+            when events.event_type = 'opened' and not events.is_machine_event then events.message_key
+        end) as unique_opens,
+        count(distinct case
+            when events.event_type = 'clicked' and not events.is_machine_event then events.message_key
+        end) as unique_clicks,
+        {{ engagement.count_where("events.event_type = 'unsubscribed'") }} as unsubscribes,
+        {{ engagement.count_where("events.event_type = 'spam_reported'") }} as spam_reports
+    from events
+    inner join message_cohorts
+        on
+            events.source_vendor = message_cohorts.source_vendor
+            and coalesce(events.channel, '') = coalesce(message_cohorts.channel, '')
+            and coalesce(events.campaign_id, '') = coalesce(message_cohorts.campaign_id, '')
+            and events.message_key = message_cohorts.message_key
+    group by 1, 2, 3, 4
+
+),
+
+cohort_based as (
+
+    select
+        cohort_counts.*,
+        {# a vendor without delivery events (Sailthru email, push) delivers what did not bounce #}
+        case
+            when reported.reports_delivered = 1 then cohort_counts.delivered_events
+            when reported.reports_sent = 1 then greatest(cohort_counts.sends - cohort_counts.bounces, 0)
+            else cohort_counts.delivered_events
+        end as deliveries,
+        coalesce(reported.reports_sent, 0) = 1 as has_sends,
+        coalesce(reported.reports_delivered, 0) = 1 or coalesce(reported.reports_sent, 0) = 1 as has_deliveries,
+        coalesce(reported.reports_bounced, 0) = 1 as has_bounces,
+        coalesce(reported.reports_opened, 0) = 1 as has_opens,
+        coalesce(reported.reports_clicked, 0) = 1 as has_clicks,
+        coalesce(reported.reports_unsubscribed, 0) = 1 as has_unsubscribes,
+        coalesce(reported.reports_spam, 0) = 1 as has_spam_reports
+    from cohort_counts
+    left join reported
+        on
+            cohort_counts.source_vendor = reported.source_vendor
+            and coalesce(cohort_counts.channel, '') = coalesce(reported.channel, '')
+
+),
+
+cohorts as (
+
+    select
+        cohort_date,
+        source_vendor,
+        channel,
+        campaign_id,
+        case when has_sends and has_deliveries then deliveries else 0 end as delivery_rate_numerator,
+        case when has_sends and has_deliveries then sends else 0 end as delivery_rate_denominator,
+        case when has_sends and has_bounces then bounces else 0 end as bounce_rate_numerator,
+        case when has_sends and has_bounces then sends else 0 end as bounce_rate_denominator,
+        case when has_deliveries and has_opens then unique_opens else 0 end as open_rate_numerator,
+        case when has_deliveries and has_opens then deliveries else 0 end as open_rate_denominator,
+        case when has_deliveries and has_clicks then unique_clicks else 0 end as click_through_rate_numerator,
+        case when has_deliveries and has_clicks then deliveries else 0 end as click_through_rate_denominator,
+        case when has_opens and has_clicks then unique_clicks else 0 end as click_to_open_rate_numerator,
+        case when has_opens and has_clicks then unique_opens else 0 end as click_to_open_rate_denominator,
+        case when has_deliveries and has_unsubscribes then unsubscribes else 0 end as unsubscribe_rate_numerator,
+        case when has_deliveries and has_unsubscribes then deliveries else 0 end as unsubscribe_rate_denominator,
+        case when has_deliveries and has_spam_reports then spam_reports else 0 end as complaint_rate_numerator,
+        case when has_deliveries and has_spam_reports then deliveries else 0 end as complaint_rate_denominator
+    from cohort_based
+
+),
+
+based as (
+
+    select
+        counted.*,
+        case
+            when reported.reports_delivered = 1 then counted.delivered_events
+            when reported.reports_sent = 1 then greatest(counted.sends - counted.bounces, 0)
+            else counted.delivered_events
+        end as deliveries,
+        coalesce(cohorts.delivery_rate_numerator, 0) as delivery_rate_numerator,
+        coalesce(cohorts.delivery_rate_denominator, 0) as delivery_rate_denominator,
+        coalesce(cohorts.bounce_rate_numerator, 0) as bounce_rate_numerator,
+        coalesce(cohorts.bounce_rate_denominator, 0) as bounce_rate_denominator,
+        coalesce(cohorts.open_rate_numerator, 0) as open_rate_numerator,
+        coalesce(cohorts.open_rate_denominator, 0) as open_rate_denominator,
+        coalesce(cohorts.click_through_rate_numerator, 0) as click_through_rate_numerator,
+        coalesce(cohorts.click_through_rate_denominator, 0) as click_through_rate_denominator,
+        coalesce(cohorts.click_to_open_rate_numerator, 0) as click_to_open_rate_numerator,
+        coalesce(cohorts.click_to_open_rate_denominator, 0) as click_to_open_rate_denominator,
+        coalesce(cohorts.unsubscribe_rate_numerator, 0) as unsubscribe_rate_numerator,
+        coalesce(cohorts.unsubscribe_rate_denominator, 0) as unsubscribe_rate_denominator,
+        coalesce(cohorts.complaint_rate_numerator, 0) as complaint_rate_numerator,
+        coalesce(cohorts.complaint_rate_denominator, 0) as complaint_rate_denominator
+    from counted
+    left join reported
+        on
+            counted.source_vendor = reported.source_vendor
+            and coalesce(counted.channel, '') = coalesce(reported.channel, '')
+    left join cohorts
+        on
+            counted.occurred_date = cohorts.cohort_date
+            and counted.source_vendor = cohorts.source_vendor
+            and coalesce(counted.channel, '') = coalesce(cohorts.channel, '')
+            and coalesce(counted.campaign_id, '') = coalesce(cohorts.campaign_id, '')
 
 ),
 
@@ -48,8 +203,7 @@ final as (
         channel,
         campaign_id,
         sends,
-        {# a vendor without delivery events (Sailthru email) delivers what did not bounce #}
-        case when delivered_events > 0 then delivered_events else greatest(sends - bounces, 0) end as deliveries,
+        deliveries,
         bounces,
         hard_bounces,
         soft_bounces,
@@ -62,19 +216,30 @@ final as (
         unsubscribes,
         spam_reports,
         events,
-        {{ engagement.safe_ratio('case when delivered_events > 0 then delivered_events'
-            ~ ' else greatest(sends - bounces, 0) end', 'sends') }} as delivery_rate,
-        {{ engagement.safe_ratio('unique_opens', 'case when delivered_events > 0 then delivered_events'
-            ~ ' else greatest(sends - bounces, 0) end') }} as open_rate,
-        {{ engagement.safe_ratio('unique_clicks', 'case when delivered_events > 0 then delivered_events'
-            ~ ' else greatest(sends - bounces, 0) end') }} as click_through_rate,
-        {{ engagement.safe_ratio('unique_clicks', 'unique_opens') }} as click_to_open_rate,
-        {{ engagement.safe_ratio('bounces', 'sends') }} as bounce_rate,
-        {{ engagement.safe_ratio('unsubscribes', 'case when delivered_events > 0 then delivered_events'
-            ~ ' else greatest(sends - bounces, 0) end') }} as unsubscribe_rate,
-        {{ engagement.safe_ratio('spam_reports', 'case when delivered_events > 0 then delivered_events'
-            ~ ' else greatest(sends - bounces, 0) end') }} as complaint_rate
-    from counted
+        delivery_rate_numerator,
+        delivery_rate_denominator,
+        {{ engagement.safe_ratio('delivery_rate_numerator', 'delivery_rate_denominator') }} as delivery_rate,
+        bounce_rate_numerator,
+        bounce_rate_denominator,
+        {{ engagement.safe_ratio('bounce_rate_numerator', 'bounce_rate_denominator') }} as bounce_rate,
+        open_rate_numerator,
+        open_rate_denominator,
+        {{ engagement.safe_ratio('open_rate_numerator', 'open_rate_denominator') }} as open_rate,
+        click_through_rate_numerator,
+        click_through_rate_denominator,
+        {{ engagement.safe_ratio('click_through_rate_numerator', 'click_through_rate_denominator') }}
+            as click_through_rate,
+        click_to_open_rate_numerator,
+        click_to_open_rate_denominator,
+        {{ engagement.safe_ratio('click_to_open_rate_numerator', 'click_to_open_rate_denominator') }}
+            as click_to_open_rate,
+        unsubscribe_rate_numerator,
+        unsubscribe_rate_denominator,
+        {{ engagement.safe_ratio('unsubscribe_rate_numerator', 'unsubscribe_rate_denominator') }} as unsubscribe_rate,
+        complaint_rate_numerator,
+        complaint_rate_denominator,
+        {{ engagement.safe_ratio('complaint_rate_numerator', 'complaint_rate_denominator') }} as complaint_rate
+    from based
 
 )
 

@@ -29,7 +29,10 @@ with
 new_events as (
 
     select * from {{ ref('int_engagement_events_unioned') }}
-    where {{ engagement.loaded_after(watermark) }}
+    where
+        {{ engagement.loaded_after(watermark) }}
+        {#- a row that cannot be placed goes to fct_engagement_event_rejects instead of failing the mart #}
+        and reject_reason is null
 
 ),
 

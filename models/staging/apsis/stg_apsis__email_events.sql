@@ -34,13 +34,17 @@ renamed as (
         subject,
         {{ engagement.email_sha256('address') }} as email_sha256,
         nullif(trim(variation), '') as variation,
-        {# event_time 0 (before 2020, or not given by the source) means unknown: server_time instead #}
+        {# the document: event_time may be 0, and "The dates in 1970 are possible when the event source
+           specified the event time as 0 since they're interpreted as Unix epoch": any time before 1971
+           (ms < 31536000000) means unknown, so server_time instead #}
         case
-            when event_time_ms is null or event_time_ms = 0
+            when event_time_ms is null or event_time_ms < 31536000000
                 then {{ engagement.epoch_to_timestamp('server_time_ms', 'ms') }}
             else {{ engagement.epoch_to_timestamp('event_time_ms', 'ms') }}
         end as occurred_at,
-        {{ engagement.epoch_to_timestamp('nullif(event_time_ms, 0)', 'ms') }} as event_reported_at,
+        case
+            when event_time_ms >= 31536000000 then {{ engagement.epoch_to_timestamp('event_time_ms', 'ms') }}
+        end as event_reported_at,
         {{ engagement.epoch_to_timestamp('server_time_ms', 'ms') }} as server_received_at,
         nullif(trim(device), '') as device,
         case

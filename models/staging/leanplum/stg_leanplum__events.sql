@@ -22,7 +22,8 @@ renamed as (
         nullif({{ engagement.json_text('properties', 'device_id') }}, '') as device_id,
         {# the JSON feed carries no e-mail; the column keeps both Leanplum stagings one shape #}
         cast(null as {{ dbt.type_string() }}) as email_sha256,
-        {{ engagement.text_or_epoch_to_timestamp(engagement.json_text('properties', 'time')) }} as occurred_at,
+        {{ engagement.text_or_epoch_to_timestamp(
+            engagement.json_text('properties', 'time'), 'engagement__leanplum_timezone') }} as occurred_at,
         nullif({{ engagement.json_text('properties', 'name') }}, '') as object_name,
         nullif({{ engagement.json_text('properties', 'campaign_id') }}, '0') as campaign_id,
         nullif({{ engagement.json_text('properties', 'campaign_name') }}, '') as campaign_name,

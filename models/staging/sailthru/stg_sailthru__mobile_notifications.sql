@@ -17,7 +17,7 @@ renamed as (
         nullif(trim(event_id), '') as event_id,
         coalesce(nullif(trim(client_id), ''), _part_client_id) as client_id,
         nullif(trim(app_id), '') as app_id,
-        {{ engagement.text_to_utc_timestamp('event_time') }} as occurred_at,
+        {{ engagement.text_to_utc_timestamp('event_time', 'engagement__sailthru_timezone') }} as occurred_at,
         lower(trim(type)) as notification_type,
         lower(trim(status)) as status,
         lower(trim(platform)) as platform,

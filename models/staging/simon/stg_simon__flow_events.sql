@@ -2,10 +2,12 @@ with
 
 source as (
 
-    {# custom-context columns are not listed: they go to _extra_fields #}
+    {# custom-context columns are not listed: they go to _extra_fields. `_control_flow_id` / `_control_flow_name`
+       are lineage the loader copies from the data file's control file (NULL where a loader predates them) #}
     {{ engagement.raw_source(
         'simon', 'flow_events',
-        ['identifier', 'timestamp', 'segment_name', 'flow_name', 'action', 'variant', 'operation']) }}
+        ['identifier', 'timestamp', 'segment_name', 'flow_name', 'action', 'variant', 'operation',
+         '_control_flow_id', '_control_flow_name']) }}
 
 ),
 
@@ -21,10 +23,14 @@ renamed as (
         case
             when {{ engagement.email_sha256('identifier') }} is null then nullif(trim(identifier), '')
         end as other_identifier,
-        {{ engagement.text_to_utc_timestamp(adapter.quote('timestamp')) }} as occurred_at,
+        {{ engagement.text_to_utc_timestamp(adapter.quote('timestamp'), 'engagement__simon_timezone') }}
+            as occurred_at,
         nullif(trim(segment_name), '') as segment_name,
-        nullif(trim(flow_name), '') as flow_name,
-        nullif(trim(action), '') as action,
+        coalesce(nullif(trim(flow_name), ''), nullif(trim(_control_flow_name), '')) as flow_name,
+        nullif(trim(_control_flow_id), '') as flow_id,
+        {# the document: a file holds, for each contact, one entry for the data feed (no action) and one
+           for each applicable flow action #}
+        nullif(nullif(trim(action), ''), 'null') as action,
         nullif(nullif(trim(variant), ''), 'null') as variant,
         lower(trim(operation)) as operation,
         _extra_fields as extra_properties,

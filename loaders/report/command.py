@@ -1,0 +1,44 @@
+"""`feeds report`: the typer command (registered in loaders/cli.py with one line)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from .build import ReportError, write_report
+
+DEFAULT_OUT = Path("target/feeds-report.html")
+
+
+def report_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = DEFAULT_OUT,
+    duckdb_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--duckdb", help="The warehouse (default $ENGAGEMENT_DUCKDB, else warehouse/engagement.duckdb)."
+        ),
+    ] = None,
+    run_results: Annotated[Path, typer.Option(help="dbt's run results, for the failing tests.")] = Path(
+        "target/run_results.json"
+    ),
+    force: Annotated[bool, typer.Option(help="Replace --out even if this command did not write it.")] = False,
+) -> None:
+    """Write one self-contained HTML file of feed health (charts from the health mart; works offline)."""
+    db = duckdb_path or Path(os.environ.get("ENGAGEMENT_DUCKDB") or "warehouse/engagement.duckdb")
+    err = Console(stderr=True)
+    try:
+        written = write_report(db, out, run_results, force=force)
+    except ReportError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    for title in written.empty:
+        err.print(f"[yellow]note:[/] no data for the chart '{title}'", highlight=False)
+    Console().print(
+        f"report: {written.path.resolve()} ({written.charts} charts, {written.bytes / 1e6:.1f} MB)",
+        highlight=False,
+        soft_wrap=True,
+    )
