@@ -193,7 +193,17 @@ def load(
         raise typer.Exit(code)
 
     table = Table(title=f"load {result.load_id}")
-    for col in ("feed", "files seen", "loaded", "quarantined", "waiting", "unrecognized", "rows", "MB"):
+    for col in (
+        "feed",
+        "files seen",
+        "loaded",
+        "quarantined",
+        "waiting",
+        "unrecognized",
+        "ignored",
+        "rows",
+        "MB",
+    ):
         table.add_column(col, justify="left" if col == "feed" else "right")
     for r in result.feeds:
         table.add_row(
@@ -203,6 +213,7 @@ def load(
             str(r.files_quarantined),
             str(r.files_waiting),
             str(r.files_unrecognized),
+            str(r.files_ignored),
             f"{r.rows:,}",
             f"{r.bytes / 1e6:,.1f}",
         )
@@ -227,6 +238,8 @@ def load(
             )
         for line in r.rejects:
             console.print(f"[yellow]rejected rows:[/] {line}", highlight=False, soft_wrap=True)
+        for line in r.warnings:
+            console.print(f"[yellow]warning:[/] {r.feed}: {escape(line)}", highlight=False, soft_wrap=True)
         for err in r.errors:
             console.print(f"[bold red]error:[/] {r.feed}: {err}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
