@@ -110,7 +110,20 @@ def ledger_summary(con: duckdb.DuckDBPyConnection, feeds: dict[str, str] | None 
             "files_loaded": files,
             "rows_loaded": nrows,
         }
-    return {"feeds": rows, "problems": problems, "schema_drift": drift, "last_run": last, "running": None}
+    empty = [
+        {"feed": feed, "reason": why}
+        for feed, why in con.execute(
+            f"select feed, value from {META_SCHEMA}.state where key = 'no_vendor_files' order by 1"
+        ).fetchall()
+    ]
+    return {
+        "feeds": rows,
+        "problems": problems,
+        "no_vendor_files": empty,
+        "schema_drift": drift,
+        "last_run": last,
+        "running": None,
+    }
 
 
 def write_snapshot(db: Path, summary: dict[str, Any]) -> None:
@@ -163,6 +176,12 @@ def render(summary: dict[str, Any], out: Console) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
+    for e in summary.get("no_vendor_files", []):
+        out.print(
+            f"[yellow]warning:[/] {escape(e['feed'])}: at the last load, {escape(e['reason'])}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if summary["schema_drift"]:
         t = Table(title="recent new columns (schema drift)")
         for col in ("raw table", "column", "first file", "seen at (UTC)"):
