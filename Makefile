@@ -5,8 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export ENGAGEMENT_DUCKDB ?= warehouse/engagement.duckdb
 export DBT_PROFILES_DIR := $(CURDIR)
+# the serving file BI tools and `make sql` open (written by `feeds publish`)
+MARTS ?= $(patsubst %.duckdb,%_marts.duckdb,$(ENGAGEMENT_DUCKDB))
 
-.PHONY: venv sshd java chromium demo test lint bench clean
+.PHONY: venv sshd java chromium demo test lint bench clean publish sql
 
 venv: $(STAMP)
 
@@ -28,6 +30,13 @@ chromium:
 demo: $(STAMP) sshd
 	$(BIN)/python -m scripts.demo
 
+publish: $(STAMP)
+	$(BIN)/feeds publish
+
+# a SQL shell (DuckDB CLI 1.x, read-only) on the published marts; `make sql MARTS=path` for another file
+sql: $(STAMP)
+	$(BIN)/duckdb -readonly $(MARTS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check loaders tests scripts bench
 	$(BIN)/ruff format --check loaders tests scripts bench
@@ -42,4 +51,4 @@ bench: $(STAMP) sshd java
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf warehouse target logs .pytest_cache
+	rm -rf target logs .pytest_cache  # never warehouse/: databases are the user's

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -12,13 +13,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 VENDORS = ("sailthru", "simon", "apsis", "encharge", "leanplum")
-SCHEMES = ("file", "s3", "sftp", "apsis", "http", "https")
+# the schemes a transport exists for (loaders/transports/); any other is refused at validation
+SCHEMES = ("file", "s3", "sftp", "apsis")
 DEFAULT_DUCKDB = "warehouse/engagement.duckdb"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class ConfigError(Exception):
-    """A problem in feeds.yml or its environment; the message is one line naming the feed and the key."""
+    """Problems in feeds.yml or its environment: one line each, naming the feed and the key."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 class S3Options(BaseModel):
@@ -80,7 +86,10 @@ class Feed(BaseModel):
     def _check_uri(cls, value: str) -> str:
         parsed = urlparse(value)
         if parsed.scheme not in SCHEMES:
-            raise ValueError(f"scheme must be one of {', '.join(s + '://' for s in SCHEMES)}; got {value!r}")
+            raise ValueError(
+                f"no transport for {parsed.scheme or '(no scheme)'}:// in {value!r};"
+                f" use one of {', '.join(s + '://' for s in SCHEMES)}"
+            )
         if parsed.scheme in ("s3", "sftp") and not parsed.netloc:
             raise ValueError(f"{parsed.scheme}:// needs a host or bucket: {value!r}")
         if parsed.scheme == "file" and not parsed.path:
@@ -96,8 +105,10 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     duckdb: str | None = None
     memory_limit: str = "1GB"
-    threads: int | None = None
-    parallel_batches: int | None = None  # batches loaded at once, each in its own transaction; default: cores
+    threads: int | None = Field(default=None, ge=1)
+    parallel_batches: int | None = Field(
+        default=None, ge=1
+    )  # batches loaded at once, each in its own transaction; default: cores
     quarantine_retry: bool = False
     # a file larger than this once decompressed is quarantined unread (gzip bombs, runaway exports)
     max_decompressed_bytes: int = Field(default=100_000_000_000, gt=0)
@@ -121,6 +132,16 @@ class Settings(BaseModel):
             raise ValueError(f"lake must be file:///path or s3://bucket/prefix; got {value!r}")
         return value
 
+    @field_validator("memory_limit")
+    @classmethod
+    def _check_memory_limit(cls, value: str) -> str:
+        if not _MEMORY.match(value.strip()):
+            raise ValueError(f"{value!r} is not a size; write e.g. 2GB, 512MB or 80%")
+        return value.strip()
+
+
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(%|B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|K|M|G|T)$", re.IGNORECASE)
+
 
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -141,21 +162,22 @@ class Config(BaseModel):
         return Path(os.environ.get("ENGAGEMENT_DUCKDB") or self.settings.duckdb or DEFAULT_DUCKDB)
 
 
-def _expand(value: Any, label: str, key: str = "") -> Any:
+def _expand(value: Any, label: str, problems: list[str], key: str = "") -> Any:
     """Replace ${VAR} by the environment variable; a missing one is a configuration error."""
     if isinstance(value, str):
 
         def sub(match: re.Match[str]) -> str:
             var = match.group(1)
             if var not in os.environ:
-                raise ConfigError(f"{label}: key {key!r}: environment variable {var} is not set")
+                problems.append(f"{label}: key {key!r}: environment variable {var} is not set")
+                return match.group(0)
             return os.environ[var]
 
         return _ENV_REF.sub(sub, value)
     if isinstance(value, dict):
-        return {k: _expand(v, label, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+        return {k: _expand(v, label, problems, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, label, f"{key}[{i}]") for i, v in enumerate(value)]
+        return [_expand(v, label, problems, f"{key}[{i}]") for i, v in enumerate(value)]
     return value
 
 
@@ -165,34 +187,83 @@ def _feed_label(raw: Any, index: int) -> str:
     return f"feed #{index + 1}"
 
 
+def _model_at(loc: list[Any]) -> type[BaseModel] | None:
+    """The model whose fields are valid at this location (for suggesting a misspelled key)."""
+    model: Any = Config
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if model else None
+        if field is None:
+            return None
+        ann = field.annotation
+        candidates = [ann, *getattr(ann, "__args__", ())]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return None
+    return model
+
+
+def _describe(err: Any, feeds_raw: list[Any], source: str) -> str:
+    loc = list(err["loc"])
+    if loc and loc[0] == "feeds" and len(loc) > 1 and isinstance(loc[1], int):
+        label = _feed_label(feeds_raw[loc[1]], loc[1])
+        key = ".".join(str(p) for p in loc[2:]) or "(feed)"
+    else:
+        label, key = source, ".".join(str(p) for p in loc)
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        valid = list(model.model_fields) if model else []
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+        message = "unknown key" + (
+            f"; did you mean {close[0]!r}?" if close else f" (valid: {', '.join(valid)})"
+        )
+    elif err["type"] == "missing":
+        message = "required key is missing"
+    elif message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    return f"{label}: key {key!r}: {message}"
+
+
 def parse_config(data: Any, source: str = "feeds.yml") -> Config:
+    """Validate everything and raise one ConfigError listing every problem found, one line each."""
     if not isinstance(data, dict) or not isinstance(data.get("feeds"), list):
         raise ConfigError(f"{source}: expected a mapping with a 'feeds:' list")
+    problems: list[str] = []
     feeds_raw = data["feeds"]
-    expanded_feeds = [_expand(f, _feed_label(f, i)) for i, f in enumerate(feeds_raw)]
-    settings = _expand(data.get("settings", {}), source, "settings")
+    expanded_feeds = [_expand(f, _feed_label(f, i), problems) for i, f in enumerate(feeds_raw)]
+    settings = _expand(data.get("settings") or {}, source, problems, "settings")
     try:
         config = Config.model_validate({**data, "settings": settings, "feeds": expanded_feeds})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = list(err["loc"])
-        if loc and loc[0] == "feeds" and len(loc) > 1 and isinstance(loc[1], int):
-            label = _feed_label(feeds_raw[loc[1]], loc[1])
-            key = ".".join(str(p) for p in loc[2:]) or "(feed)"
-        else:
-            label, key = source, ".".join(str(p) for p in loc)
-        raise ConfigError(f"{label}: key {key!r}: {err['msg']}") from None
+        problems += [_describe(err, feeds_raw, source) for err in exc.errors()]
+        raise ConfigError(*problems) from None
     seen: set[str] = set()
     for feed in config.feeds:
         if feed.name in seen:
-            raise ConfigError(f"feed {feed.name!r}: key 'name': used by two feeds")
+            problems.append(f"feed {feed.name!r}: key 'name': used by two feeds")
         seen.add(feed.name)
-        _check_references(feed)
+        problems += _check_references(feed)
+    problems += _check_warehouse(config, source)
+    if problems:
+        raise ConfigError(*problems)
     return config
 
 
-def _check_references(feed: Feed) -> None:
+def _check_warehouse(config: Config, source: str) -> list[str]:
+    from .warehouse import check_path
+
+    problem = check_path(config.duckdb_path)
+    if not problem:
+        return []
+    where = "environment variable ENGAGEMENT_DUCKDB" if os.environ.get("ENGAGEMENT_DUCKDB") else source
+    return [f"{where}: key 'settings.duckdb': {config.duckdb_path}: {problem}"]
+
+
+def _check_references(feed: Feed) -> list[str]:
     """Secrets are referenced by environment variable name; the variable must exist now, not mid-run."""
+    problems = []
     refs: list[tuple[str, str | None]] = [("sftp.password_env", feed.sftp.password_env)]
     if feed.api is not None:
         refs += [
@@ -201,13 +272,14 @@ def _check_references(feed: Feed) -> None:
         ]
     for key, var in refs:
         if var and var not in os.environ:
-            raise ConfigError(f"feed {feed.name!r}: key {key!r}: environment variable {var} is not set")
+            problems.append(f"feed {feed.name!r}: key {key!r}: environment variable {var} is not set")
     if feed.sftp.key_file and feed.scheme == "sftp":
         path = Path(os.path.expanduser(feed.sftp.key_file))
         if not path.is_file():
-            raise ConfigError(f"feed {feed.name!r}: key 'sftp.key_file': no such file {path}")
+            problems.append(f"feed {feed.name!r}: key 'sftp.key_file': no such file {path}")
     if feed.scheme == "apsis" and feed.api is None:
-        raise ConfigError(f"feed {feed.name!r}: key 'api': an apsis:// feed needs an api: block")
+        problems.append(f"feed {feed.name!r}: key 'api': an apsis:// feed needs an api: block")
+    return problems
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

@@ -144,6 +144,10 @@ class RunResult:
 class Progress:
     """Callbacks for the CLI's progress bar; the default does nothing."""
 
+    def start_feed(self, feed: str) -> None: ...
+
+    def end_feed(self, result: FeedResult) -> None: ...
+
     def add_total(self, files: int, nbytes: int) -> None: ...
 
     def advance(self, files: int, nbytes: int, rows: int) -> None: ...
@@ -897,9 +901,16 @@ class Loader:
         load_id = new_load_id()
         feeds = [self.config.feed(n) for n in feed_names] if feed_names else list(self.config.feeds)
         started = utcnow()
+        self.load_id = load_id
         results = []
-        for feed in feeds:
-            results.append(self.load_feed(feed, load_id))
+        try:
+            for feed in feeds:
+                self.progress.start_feed(feed.name)
+                results.append(self.load_feed(feed, load_id))
+                self.progress.end_feed(results[-1])
+        except BaseException:  # Ctrl-C or SIGTERM: the run is recorded with what it committed
+            self._record_interrupted(load_id, feeds, started)
+            raise
         result = RunResult(load_id, results)
         problems = result.quarantined or result.rejected or result.unrecognized
         status = "failed" if result.failed else ("partial" if problems else "ok")
@@ -917,6 +928,17 @@ class Loader:
             ],
         )
         return result
+
+    def _record_interrupted(self, load_id: str, feeds: Sequence[Feed], started: datetime) -> None:
+        self.con.execute(
+            f"""insert into {META_SCHEMA}.loads
+                select ?, ?, ?, ?, 'interrupted',
+                       count(*) filter (where status = 'loaded'),
+                       count(*) filter (where status = 'quarantined'),
+                       coalesce(sum(rows) filter (where status = 'loaded'), 0)
+                from {META_SCHEMA}.files where load_id = ?""",
+            [load_id, started, utcnow(), ",".join(f.name for f in feeds), load_id],
+        )
 
     def load_feed(self, feed: Feed, load_id: str) -> FeedResult:
         result = FeedResult(feed.name)
@@ -1200,7 +1222,13 @@ class Loader:
                         f.local.unlink(missing_ok=True)
 
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            list(pool.map(insert, prepared))
+            try:
+                list(pool.map(insert, prepared))
+            except BaseException:
+                pool.shutdown(
+                    wait=True, cancel_futures=True
+                )  # interrupted: finish the batches begun, no more
+                raise
 
     def _failed(
         self, cur: duckdb.DuckDBPyConnection, f: PendingFile, exc: Exception, load_id: str, result: FeedResult

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import duckdb
@@ -44,8 +45,63 @@ create table if not exists {META_SCHEMA}.state (
 """
 
 
+# The DuckDB storage format every file we create is written in: the 1.x line that BI tools' drivers and the
+# DuckDB CLI ship reads it (measured in docs/decisions.md). `latest` trades that for DuckDB 2.0's format.
+STORAGE_VERSION_ENV = "ENGAGEMENT_STORAGE_VERSION"
+DEFAULT_STORAGE_VERSION = "v1.1.0"
+RESERVED_STEMS = (META_SCHEMA, RAW_SCHEMA, "main", "system", "temp")
+
+
 class WarehouseLocked(Exception):
-    """Another process holds the DuckDB file."""
+    """Another process holds the DuckDB file (exit code 75, EX_TEMPFAIL: try again later)."""
+
+
+class WarehouseMissing(Exception):
+    """A read-only command was given a database file that does not exist; nothing is created."""
+
+
+def storage_version() -> str:
+    return os.environ.get(STORAGE_VERSION_ENV) or DEFAULT_STORAGE_VERSION
+
+
+def check_path(path: Path) -> str | None:
+    """Why this warehouse path cannot be used, or None; checked before anything runs."""
+    if path.stem.lower() in RESERVED_STEMS:
+        # DuckDB names the catalog after the file: `raw.duckdb` would make `raw.x` ambiguous.
+        return f"pick another file name; '{path.stem}' is the name of a schema or catalog inside it"
+    if path.exists() and path.is_dir():
+        return "is a directory; give a file path such as warehouse/engagement.duckdb"
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        return f"{parent} is a file, not a directory"
+    if parent is not None and not os.access(parent, os.W_OK):
+        return f"{parent} is not writable"
+    return None
+
+
+def _locked(path: Path, exc: Exception) -> WarehouseLocked:
+    holder = re.search(r"\(PID (\d+)\)", str(exc))
+    by = f" (process {holder.group(1)})" if holder else ""
+    return WarehouseLocked(
+        f"{path}: another process{by} is using the warehouse (a load or a dbt run); DuckDB allows one"
+        " writer at a time: nothing was loaded, run again when it ends or pass --wait SECONDS"
+    )
+
+
+def _open(path: Path, wait: float, **kwargs: object) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, retried while another process holds the file, for up to `wait` seconds."""
+    deadline = time.monotonic() + max(0.0, wait)
+    pause = 0.1
+    while True:
+        try:
+            return duckdb.connect(str(path), **kwargs)  # type: ignore[arg-type]
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise _locked(path, exc) from None
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 2, 2.0)
 
 
 def quote_ident(name: str) -> str:
@@ -66,22 +122,15 @@ def raw_table(table: str) -> str:
     return f"{RAW_SCHEMA}.{quote_ident(table)}"
 
 
-def connect(path: Path, memory_limit: str = "1GB", threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    if path.stem.lower() in (META_SCHEMA, RAW_SCHEMA, "main"):
-        # DuckDB names the catalog after the file: `raw.duckdb` would make `raw.x` ambiguous.
-        raise ValueError(f"{path}: pick another file name; '{path.stem}' is the name of a schema inside it")
+def connect(
+    path: Path, memory_limit: str = "1GB", threads: int | None = None, wait: float = 0
+) -> duckdb.DuckDBPyConnection:
+    problem = check_path(path)
+    if problem:
+        raise ValueError(f"{path}: {problem}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(path))
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            holder = re.search(r"\(PID (\d+)\)", str(exc))
-            by = f" (process {holder.group(1)})" if holder else ""
-            raise WarehouseLocked(
-                f"{path}: another process{by} is using the warehouse (a load or a dbt run); DuckDB allows one"
-                " writer at a time: nothing was loaded, run again when it ends"
-            ) from None
-        raise
+    # a new file is written in the storage format DuckDB 1.x reads; an existing one keeps its own
+    con = _open(path, wait, config={"storage_compatibility_version": storage_version()})
     con.execute(f"set memory_limit = '{memory_limit}'")
     con.execute("set preserve_insertion_order = true")
     # Parallel batches leave a part-filled row group at each batch's end; the checkpoint at close would merge
@@ -95,6 +144,13 @@ def connect(path: Path, memory_limit: str = "1GB", threads: int | None = None) -
     con.execute(f"set temp_directory = {sql_literal(str(tmp))}")
     con.execute(DDL)
     return con
+
+
+def connect_read_only(path: Path, wait: float = 0) -> duckdb.DuckDBPyConnection:
+    """For commands that only look: never creates the file, never takes the writer's lock."""
+    if not path.is_file():
+        raise WarehouseMissing(f"{path}: no such warehouse file (set ENGAGEMENT_DUCKDB or settings.duckdb)")
+    return _open(path, wait, read_only=True)
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:

@@ -2,12 +2,17 @@
 
 Starts real local servers on loopback: moto's S3 server (HTTP), OpenSSH's sshd (SFTP), the fake APSIS One API
 (HTTP) and `feeds receive` (HTTP). Exports one coherent world: Sailthru and Leanplum into S3, Simon over SFTP,
-APSIS served by its API, Encharge POSTed to the receiver. Then `feeds load`, `dbt build`, and a summary.
+APSIS served by its API, Encharge POSTed to the receiver. Then `feeds load`, `dbt build`, `feeds publish` and a summary.
+
+The demo builds a new file in a folder of its own and renames it into place at the end. It replaces only a file
+it made itself (the table `demo.created` inside says so): any other file at that path, the user's warehouse,
+is refused and left byte for byte as it was.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +29,9 @@ from loaders.export.destinations import parse_destination
 from loaders.export.encharge import post_events
 from loaders.export.run import export, feeds_config
 from loaders.export.world import build_world
+from loaders.publish import PublishRefused, check_ours, serving_path
 from loaders.sshd import local_sshd
+from loaders.warehouse import connect
 
 REPO = Path(__file__).resolve().parents[1]
 SEED, CONTACTS, EVENTS, START, DAYS = 7, 2_000, 60_000, "2024-03-18", 4
@@ -43,11 +50,59 @@ def run(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> int:
     return proc.returncode
 
 
+def not_ours(path: Path) -> str | None:
+    """Why the demo must not replace the file at `path` (None: absent, or made by the demo)."""
+    if not path.exists():
+        return None
+    if not path.is_file():
+        return f"{path} is not a file"
+    try:
+        con = duckdb.connect(str(path), read_only=True)  # read-only: not a byte of the file changes
+    except duckdb.Error as exc:
+        return f"{path} cannot be opened as a demo warehouse ({str(exc).splitlines()[0]})"
+    try:
+        made = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'demo' and table_name = 'created'"
+        ).fetchall()[0][0]
+    finally:
+        con.close()
+    return None if made else f"{path} was not created by the demo (it has no demo.created table)"
+
+
+def refuse(why: str) -> int:
+    print(
+        f"[demo] refusing to run: {why}; it is left as it is. The demo writes only files it made: point"
+        " ENGAGEMENT_DUCKDB at a new path (e.g. ENGAGEMENT_DUCKDB=warehouse/demo.duckdb make demo)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return 2
+
+
 def main() -> int:
+    why = not_ours(DEMO_DB)
+    if why:
+        return refuse(why)
+    try:
+        check_ours(serving_path(DEMO_DB))
+    except PublishRefused as exc:
+        return refuse(str(exc))
     DEMO_DB.parent.mkdir(parents=True, exist_ok=True)
-    for stale in (DEMO_DB, DEMO_DB.with_suffix(DEMO_DB.suffix + ".wal")):
-        stale.unlink(missing_ok=True)
-    env = {**os.environ, "ENGAGEMENT_DUCKDB": str(DEMO_DB.resolve()), "DBT_PROFILES_DIR": str(REPO)}
+    # built beside the target under the same file name (DuckDB names the catalog after it; dbt's views use it)
+    stage = DEMO_DB.parent / f".{DEMO_DB.stem}.demo-{os.getpid()}"
+    stage.mkdir()
+    try:
+        return build(stage / DEMO_DB.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)  # the demo's own unfinished copy, if any
+
+
+def build(staged: Path) -> int:
+    con = connect(staged)
+    con.execute("create schema demo")
+    con.execute("create table demo.created as select now() as created_at, 'make demo' as created_by")
+    con.close()
+    env = {**os.environ, "ENGAGEMENT_DUCKDB": str(staged.resolve()), "DBT_PROFILES_DIR": str(REPO)}
     started = time.monotonic()
     with (
         tempfile.TemporaryDirectory(prefix="engagement-demo-") as tmp,
@@ -143,6 +198,16 @@ def main() -> int:
     say("dbt build")
     dbt = str(Path(sys.executable).parent / "dbt")
     run([dbt, "build", "--project-dir", str(REPO), "--profiles-dir", str(REPO), "--quiet"], env)
+    why = not_ours(DEMO_DB)  # checked again: someone may have put a file there while the demo ran
+    if why:
+        return refuse(why)
+    wal = DEMO_DB.with_name(DEMO_DB.name + ".wal")
+    if wal.exists():  # the demo's old file, written to since: a stale log must not replay onto the new one
+        duckdb.connect(str(DEMO_DB)).close()
+    os.replace(staged, DEMO_DB)
+    say("feeds publish")
+    env["ENGAGEMENT_DUCKDB"] = str(DEMO_DB.resolve())
+    run([sys.executable, "-m", "loaders.cli", "publish"], env)
     summary(load_code, time.monotonic() - started)
     # the feed health report (models/health): one HTML file that opens from disk
     run([sys.executable, "-m", "loaders.cli", "report", "--duckdb", str(DEMO_DB.resolve()),
@@ -171,6 +236,7 @@ def summary(load_code: int, seconds: float) -> None:
         print(f"  {vendor:<10} {event_type:<22} {n:>9,}")
     print(f"  {'all':<10} {'':<22} {sum(r[2] for r in rows):>9,}   distinct contacts: {contacts:,}")
     print(f"warehouse: {DEMO_DB.resolve()}   ({seconds:.0f}s)")
+    print(f"BI tools and SQL open the published marts: {serving_path(DEMO_DB).resolve()} (make sql)")
 
 
 if __name__ == "__main__":

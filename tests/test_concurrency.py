@@ -1,7 +1,8 @@
 """Two `feeds load` at once on one warehouse, and dbt while a load runs.
 
 DuckDB lets one process write a database file at a time. A second `feeds load` (or `dbt build`) started
-while a load holds the file exits at once with a clear message (exit code 2 for `feeds`), touching nothing;
+while a load holds the file exits at once with a clear message (exit code 75 for `feeds`; dbt's profile waits
+for it instead, retrying its connection), touching nothing;
 run again later, it loads only what is new: no file twice. Within the loading process, readers on other
 connections see a batch whole or not at all (a transaction per batch).
 """
@@ -63,19 +64,24 @@ def test_second_load_and_dbt_are_refused_clearly_while_a_load_runs(tmp_path: Pat
     try:
         _wait_for(marker, first)  # the first load holds the file, one batch inserted and not committed
         second = run_feeds("load", "-c", str(cfg))
-        assert second.returncode == 2, second.stderr
+        assert second.returncode == 75, second.stderr
         assert f"another process (process {first.pid}) is using the warehouse" in second.stderr
         assert "nothing was loaded, run again" in second.stderr
 
+        # dbt waits for the load (the profile's connect retries) instead of failing
         dbt_env = {**os.environ, "ENGAGEMENT_DUCKDB": str(warehouse), "DBT_PROFILES_DIR": str(REPO)}
-        dbt = subprocess.run(
+        dbt = subprocess.Popen(
             [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(REPO), "--profiles-dir",
-             str(REPO), "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
-            env=dbt_env, capture_output=True, text=True, timeout=600,
+             str(REPO), "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
+             "--select", "stg_leanplum__events"],
+            env=dbt_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
-        assert dbt.returncode != 0 and "lock" in (dbt.stdout + dbt.stderr).lower(), dbt.stdout[-3000:]
+        time.sleep(20)  # dbt starts, parses and tries to connect while the load holds the file
+        assert dbt.poll() is None, "dbt gave up instead of waiting for the load"
     finally:
         marker.unlink(missing_ok=True)
+    dbt_out, _ = dbt.communicate(timeout=600)
+    assert dbt.returncode == 0 and "lock" not in dbt_out.lower(), dbt_out[-3000:]
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
 

@@ -1,0 +1,222 @@
+"""`feeds publish`: copy the marts to a serving database (and Parquet) that readers open, swapped in whole.
+
+The warehouse is the pipeline's: loads and dbt hold DuckDB's writer lock on it, and a reader holding it open
+would stop them. Readers (BI tools, analysts) open the serving file instead. Each publish writes a new file
+in full beside it and renames it over the old one: a reader that has the old file open keeps reading that
+version until it reconnects, and nothing the pipeline does ever waits for a reader. The Parquet copy is a
+folder per version behind a symbolic link that is swapped the same way.
+
+A file is only ever replaced if a publish wrote it (its inode is recorded in `<file>.published`): a file of
+the user's at that path is refused, untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from .warehouse import WarehouseMissing, _locked, quote_ident, sql_literal, storage_version
+
+SCHEMAS_ENV = "ENGAGEMENT_SERVING_SCHEMAS"
+DEFAULT_SCHEMAS = ("marts", "health")  # those present in the warehouse are published
+INFO_SCHEMA = "publication"
+KEEP_VERSIONS = 2  # Parquet versions kept: the current one and the one before, for readers mid-scan
+
+
+class PublishRefused(Exception):
+    """The target exists and was not written by a publish, or is being written by someone else."""
+
+
+@dataclass
+class Published:
+    publish_id: str
+    path: Path
+    parquet: Path
+    tables: list[tuple[str, str, int]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def serving_path(warehouse: Path) -> Path:
+    env = os.environ.get("ENGAGEMENT_MARTS_DUCKDB")
+    return Path(env) if env else warehouse.with_name(f"{warehouse.stem}_marts.duckdb")
+
+
+def parquet_path(serving: Path) -> Path:
+    return serving.with_name(serving.stem + "_parquet")
+
+
+def _versions_dir(serving: Path) -> Path:
+    return serving.with_name(f".{serving.stem}_parquet.versions")
+
+
+def _marker(serving: Path) -> Path:
+    return serving.with_name(serving.name + ".published")
+
+
+def configured_schemas() -> list[str]:
+    env = os.environ.get(SCHEMAS_ENV)
+    return [s.strip() for s in env.split(",") if s.strip()] if env else list(DEFAULT_SCHEMAS)
+
+
+def _identity(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_dev, st.st_ino]
+
+
+def check_ours(serving: Path) -> None:
+    """Refuse to replace a file (or Parquet link) that no publish wrote."""
+    if serving.exists() or serving.is_symlink():
+        try:
+            known = json.loads(_marker(serving).read_text(encoding="utf-8"))["files"]
+        except (FileNotFoundError, ValueError, KeyError):
+            known = []
+        if not serving.is_file() or _identity(serving) not in known:
+            raise PublishRefused(
+                f"{serving}: exists and was not written by `feeds publish`; it is left as it is."
+                " Move it away or publish elsewhere (--to PATH or ENGAGEMENT_MARTS_DUCKDB)"
+            )
+        wal = serving.with_name(serving.name + ".wal")
+        if wal.exists():
+            raise PublishRefused(
+                f"{serving}: a process has written into the serving file ({wal.name} beside it); close it"
+                " (readers open the serving file read-only: duckdb -readonly) and publish again"
+            )
+    link = parquet_path(serving)
+    if (link.exists() or link.is_symlink()) and not (
+        link.is_symlink() and Path(os.readlink(link)).parent.name == _versions_dir(serving).name
+    ):
+        raise PublishRefused(f"{link}: exists and was not written by `feeds publish`; it is left as it is")
+
+
+def attach_read_only(con: duckdb.DuckDBPyConnection, path: Path, alias: str, wait: float) -> None:
+    """ATTACH a file read-only, waiting up to `wait` seconds while a writer holds it."""
+    deadline = time.monotonic() + max(0.0, wait)
+    while True:
+        try:
+            con.execute(f"attach {sql_literal(str(path))} as {alias} (read_only)")
+            return
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise _locked(path, exc) from None
+        time.sleep(0.5)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(
+    warehouse: Path, target: Path | None = None, schemas: list[str] | None = None, wait: float = 0
+) -> Published:
+    started = time.perf_counter()
+    target = target or serving_path(warehouse)
+    check_ours(target)
+    if not warehouse.is_file():
+        raise WarehouseMissing(f"{warehouse}: no such warehouse file; run feeds load and dbt build first")
+    wanted = schemas or configured_schemas()
+    publish_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    result = Published(publish_id, target, parquet_path(target))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # the new file keeps the serving file's name (DuckDB names the catalog after it), in a folder of its own
+    stage = target.with_name(f".{target.stem}.publish-{publish_id}")
+    stage.mkdir()
+    staged_db = stage / target.name
+    versions = _versions_dir(target)
+    staged_parquet = versions / publish_id
+    con = duckdb.connect()
+    try:
+        # attached under its own name: dbt's views name their catalog, and `wh.x` would not resolve them
+        catalog = quote_ident(warehouse.stem)
+        attach_read_only(con, warehouse, catalog, wait)
+        con.execute(f"use {catalog}")
+        found = con.execute(
+            "select table_schema, table_name from information_schema.tables"
+            " where table_catalog = ? and list_contains(?, table_schema)"
+            " order by 1, 2",
+            [warehouse.stem, wanted],
+        ).fetchall()
+        if not found:
+            raise PublishRefused(
+                f"{warehouse}: no tables in schema(s) {', '.join(wanted)}; run dbt build first"
+                f" (or name the schemas with --schema or {SCHEMAS_ENV})"
+            )
+        con.execute(
+            f"attach {sql_literal(str(staged_db))} as serving (storage_version {sql_literal(storage_version())})"
+        )
+        for schema in sorted({s for s, _ in found}):
+            con.execute(f"create schema serving.{quote_ident(schema)}")
+        now = datetime.now(UTC).replace(tzinfo=None)
+        for schema, table in found:
+            name = f"{quote_ident(schema)}.{quote_ident(table)}"
+            con.execute(f"create table serving.{name} as select * from {name}")
+            rows = con.execute(f"select count(*) from serving.{name}").fetchall()[0][0]
+            result.tables.append((schema, table, rows))
+            out = staged_parquet / schema / f"{table}.parquet"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            con.execute(f"copy serving.{name} to {sql_literal(str(out))} (format parquet, compression zstd)")
+        con.execute(f"create schema serving.{INFO_SCHEMA}")
+        con.execute(
+            f"create table serving.{INFO_SCHEMA}.tables (publish_id varchar, published_at timestamp,"
+            " table_schema varchar, table_name varchar, row_count bigint)"
+        )
+        con.executemany(
+            f"insert into serving.{INFO_SCHEMA}.tables values (?, ?, ?, ?, ?)",
+            [[publish_id, now, s, t, n] for s, t, n in result.tables],
+        )
+        con.execute("detach serving")  # checkpoints: the file is whole, no WAL beside it
+    except BaseException:
+        con.close()
+        shutil.rmtree(stage, ignore_errors=True)  # our own half-written copy, never the published one
+        shutil.rmtree(staged_parquet, ignore_errors=True)
+        raise
+    con.close()
+    _fsync(staged_db)
+
+    # record the new file's identity before the rename, so a crash between the two leaves it recognised
+    marker = _marker(target)
+    previous = _identity(target) if target.is_file() else None
+    files = [i for i in (previous, _identity(staged_db)) if i]
+    tmp_marker = stage / marker.name
+    tmp_marker.write_text(json.dumps({"files": files, "publish_id": publish_id}), encoding="utf-8")
+    os.replace(tmp_marker, marker)
+    os.replace(staged_db, target)
+    _fsync(target.parent)
+    stage.rmdir()
+    tmp_marker = target.with_name(f".{marker.name}.{publish_id}")
+    tmp_marker.write_text(
+        json.dumps({"files": [_identity(target)], "publish_id": publish_id}), encoding="utf-8"
+    )
+    os.replace(tmp_marker, marker)
+
+    link = result.parquet
+    tmp_link = link.with_name(f".{link.name}.{publish_id}")
+    tmp_link.symlink_to(Path(versions.name) / publish_id, target_is_directory=True)
+    os.replace(tmp_link, link)
+    _prune(versions, keep={publish_id})
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _prune(versions: Path, keep: set[str]) -> None:
+    """Drop Parquet versions older than the newest KEEP_VERSIONS; only folders this module named."""
+    ours = sorted(
+        (p for p in versions.iterdir() if p.is_dir() and len(p.name) == 22 and p.name[8] == "T"),
+        key=lambda p: p.name,
+    )
+    for old in ours[:-KEEP_VERSIONS]:
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)

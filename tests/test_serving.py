@@ -1,0 +1,140 @@
+"""Serving the marts: a reader (a BI tool) holds the published file open while the pipeline loads, builds and
+publishes; every file we write opens in the DuckDB 1.x CLI that BI tools and analysts use; a file the
+publish did not write is never replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import mart_fixture as fx
+from tests.conftest import REPO
+from tests.test_mart_build import dbt, load
+
+BIN = Path(sys.executable).parent
+CLI = BIN / "duckdb"  # duckdb-cli, the 1.x line (dev dependency)
+
+pytestmark = pytest.mark.slow
+
+READER = """
+import duckdb, json, sys
+con = duckdb.connect(sys.argv[1], read_only=True)
+for sql in sys.stdin:
+    print(json.dumps(con.execute(sql).fetchall(), default=str), flush=True)
+"""
+
+
+def feeds(*args: str, warehouse: Path, check: int = 0) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ENGAGEMENT_DUCKDB": str(warehouse)}
+    proc = subprocess.run([str(BIN / "feeds"), *args], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == check, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def cli_json(db: Path, sql: str, cwd: Path | None = None) -> list[dict]:
+    proc = subprocess.run([str(CLI), "-readonly", "-json", str(db), "-c", sql], capture_output=True,
+                          text=True, timeout=120, cwd=cwd)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_a_reader_keeps_its_version_while_load_build_and_publish_run(tmp_path: Path) -> None:
+    root = tmp_path / "feeds"
+    config = fx.write_feeds_yml(root)
+    fx.write_day(root, 1)
+    warehouse = tmp_path / "warehouse" / "engagement.duckdb"
+    serving = tmp_path / "warehouse" / "engagement_marts.duckdb"
+    load(config, warehouse)
+    dbt(["build", "--exclude", "resource_type:unit_test"], warehouse, tmp_path)
+    first = json.loads(feeds("publish", "--json", warehouse=warehouse).stdout)
+    assert first["duckdb"] == str(serving)
+
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(serving)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    count = "select count(*) from marts.fct_engagement_events\n"
+    version = "select distinct publish_id from publication.tables\n"
+
+    def ask(sql: str) -> list:
+        assert reader.stdin and reader.stdout
+        reader.stdin.write(sql)
+        reader.stdin.flush()
+        return json.loads(reader.stdout.readline())
+
+    try:
+        before = ask(count)
+        assert ask(version) == [[first["publish_id"]]]
+        for day in fx.DAYS[1:]:
+            fx.write_day(root, day)
+        # the reader holds the serving file open through all three
+        load(config, warehouse)
+        dbt(["build", "--exclude", "resource_type:unit_test"], warehouse, tmp_path)
+        second = json.loads(feeds("publish", "--json", warehouse=warehouse).stdout)
+        assert second["publish_id"] != first["publish_id"]
+        # the reader answers from its version, whole
+        assert ask(count) == before
+        assert ask(version) == [[first["publish_id"]]]
+    finally:
+        assert reader.stdin
+        reader.stdin.close()
+        reader.wait(30)
+    # a new connection (here the DuckDB 1.x CLI) sees the new marts
+    expected = sum(fx.EXPECTED_EVENTS.values())
+    assert before[0][0] < expected
+    assert cli_json(serving, "select count(*) as n from marts.fct_engagement_events") == [{"n": expected}]
+    assert cli_json(serving, "select distinct publish_id from publication.tables") == [
+        {"publish_id": second["publish_id"]}
+    ]
+    # ... and the Parquet beside it
+    parquet = serving.with_name("engagement_marts_parquet") / "marts" / "fct_engagement_events.parquet"
+    assert cli_json(serving, f"select count(*) as n from '{parquet}'") == [{"n": expected}]
+    # the warehouse (written by the loader and dbt) opens in DuckDB 1.x too
+    loaded = cli_json(warehouse, "select count(*) as n from loader.files where status = 'loaded'")
+    assert loaded[0]["n"] > 0
+    assert cli_json(warehouse, "select count(*) as n from marts.dim_contacts") == [
+        {"n": len(fx.EXPECTED_CONTACTS)}
+    ]
+
+
+def test_the_readme_sql_shell_command_runs_a_query(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    match = re.search(r"SQL shell, after `make venv`: `(\.venv/bin/duckdb [^`]+)`", readme)
+    assert match, "the README names the SQL shell command"
+    command = match.group(1).split()
+    warehouse = tmp_path / "warehouse" / "engagement.duckdb"
+    warehouse.parent.mkdir()
+    # a warehouse written by the loader (DuckDB 2.0 in our venv), published, then opened as the README says
+    subprocess.run([sys.executable, "-c", "from pathlib import Path; from loaders.warehouse import connect;"
+                    f" c = connect(Path({str(warehouse)!r})); c.execute('create schema marts');"
+                    " c.execute('create table marts.t as select 42 as answer')"], check=True, cwd=REPO)  # fmt: skip
+    feeds("publish", warehouse=warehouse)
+    proc = subprocess.run([str(REPO / command[0]), *command[1:], "-c", "select answer from marts.t"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "42" in proc.stdout and "v1." in subprocess.run([str(CLI), "--version"], capture_output=True,
+                                                            text=True).stdout  # fmt: skip
+
+
+def test_publish_never_replaces_a_file_it_did_not_write(tmp_path: Path) -> None:
+    warehouse = tmp_path / "engagement.duckdb"
+    subprocess.run([sys.executable, "-c", "from pathlib import Path; from loaders.warehouse import connect;"
+                    f" c = connect(Path({str(warehouse)!r})); c.execute('create schema marts');"
+                    " c.execute('create table marts.t as select 1 as x')"], check=True, cwd=REPO)  # fmt: skip
+    users = tmp_path / "engagement_marts.duckdb"
+    users.write_bytes(b"the user's own file, not a publish")
+    digest = hashlib.sha256(users.read_bytes()).hexdigest()
+    proc = feeds("publish", warehouse=warehouse, check=2)
+    assert "was not written by `feeds publish`" in proc.stderr and "Traceback" not in proc.stderr
+    assert hashlib.sha256(users.read_bytes()).hexdigest() == digest
+    # elsewhere it publishes, and publishes again over its own file
+    target = tmp_path / "served" / "m.duckdb"
+    feeds("publish", "--to", str(target), warehouse=warehouse)
+    feeds("publish", "--to", str(target), warehouse=warehouse)
+    assert cli_json(target, "select x from marts.t") == [{"x": 1}]
