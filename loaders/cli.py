@@ -1,8 +1,9 @@
 """`feeds`: one entry point. Exit codes: 0 all loaded, 1 some files quarantined or rows rejected, 2 configuration
-or connection."""
+or connection, 74 the environment (disk full, I/O error, corrupt or read-only warehouse)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -31,6 +32,9 @@ console = Console(stderr=True)
 out = Console()
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_CONFIG = 0, 1, 2
+EXIT_ENVIRONMENT = (
+    74  # sysexits' EX_IOERR: disk full, I/O error, lost transaction, corrupt/read-only warehouse
+)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="feeds.yml to read.")]
 
@@ -70,7 +74,7 @@ def load(
     ] = False,
 ) -> None:
     """Load every new or changed file of the configured feeds into raw tables, exactly once."""
-    from .core import Loader
+    from .core import EnvironmentFailure, Loader, environment_problem
     from .warehouse import WarehouseLocked, connect
 
     try:
@@ -81,8 +85,11 @@ def load(
         raise fail(str(exc)) from None
     try:
         con = connect(cfg.duckdb_path, cfg.settings.memory_limit, cfg.settings.threads)
-    except WarehouseLocked as exc:
+    except (WarehouseLocked, ValueError) as exc:
         raise fail(str(exc)) from None
+    except Exception as exc:  # a corrupt, read-only or full warehouse: the environment's, one line
+        problem = environment_problem(exc) or str(exc).split("\n")[0]
+        raise fail(f"{cfg.duckdb_path}: {problem}", EXIT_ENVIRONMENT) from None
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -93,8 +100,15 @@ def load(
     try:
         with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
             result = Loader(con, cfg, _BarProgress(bar), retry_quarantined=retry_quarantined).run(feed)
+    except EnvironmentFailure as exc:
+        raise fail(
+            f"{exc} -- the machine, not a file: nothing was quarantined and what committed stays; "
+            "free space or fix the disk, then run again",
+            EXIT_ENVIRONMENT,
+        ) from None
     finally:
-        con.close()
+        with contextlib.suppress(Exception):
+            con.close()
 
     table = Table(title=f"load {result.load_id}")
     for col in ("feed", "files seen", "loaded", "quarantined", "waiting", "rows", "MB"):

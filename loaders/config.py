@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -64,8 +65,8 @@ class Feed(BaseModel):
     # more columns to hash when hash_emails is on, beyond the vendor's known ones: `col` or `col.json_key`
     email_columns: list[str] = Field(default_factory=list)
     max_decompressed_bytes: int | None = Field(default=None, gt=0)  # overrides settings for this feed
-    max_batch_bytes: int = 1_000_000_000
-    max_batch_files: int = 500
+    max_batch_bytes: int = Field(default=1_000_000_000, ge=1)
+    max_batch_files: int = Field(default=500, ge=1)
 
     @field_validator("uri")
     @classmethod
@@ -95,6 +96,11 @@ class Settings(BaseModel):
     max_decompressed_bytes: int = Field(default=100_000_000_000, gt=0)
     # longest CSV line the tolerant second pass accepts (the first pass stops at DuckDB's 2 MB default)
     max_line_bytes: int = Field(default=64 << 20, ge=1 << 20)
+    # a gzip file may inflate to this many times its size (at least max_decompressed_floor), within the above
+    max_decompressed_ratio: int = Field(default=100, ge=1)
+    max_decompressed_floor: int = Field(default=64 << 20, ge=0)
+    max_header_bytes: int = Field(default=1 << 20, ge=1024)  # a first line longer than this is no header
+    max_columns: int = Field(default=5000, ge=1)  # a header with more columns quarantines its file
 
 
 class Config(BaseModel):
@@ -158,12 +164,31 @@ def parse_config(data: Any, source: str = "feeds.yml") -> Config:
             label, key = source, ".".join(str(p) for p in loc)
         raise ConfigError(f"{label}: key {key!r}: {err['msg']}") from None
     seen: set[str] = set()
+    locations: dict[str, str] = {}
     for feed in config.feeds:
         if feed.name in seen:
             raise ConfigError(f"feed {feed.name!r}: key 'name': used by two feeds")
         seen.add(feed.name)
         _check_references(feed)
+        where = location_key(feed.uri)
+        for other, there in locations.items():
+            if where == there or where.startswith(there + "/") or there.startswith(where + "/"):
+                raise ConfigError(
+                    f"feed {feed.name!r}: key 'uri': {feed.uri} is the location of feed {other!r} (or inside "
+                    "it); two feeds over one folder would load its files twice"
+                )
+        locations[feed.name] = where
     return config
+
+
+def location_key(uri: str) -> str:
+    """A feed's location, one spelling for one place: a local path resolved (`a/../a`, symlinks), a remote
+    URI's scheme and host lower-cased, its path normalised, no trailing slash."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return "file://" + os.path.realpath(unquote(parsed.path)).rstrip("/")
+    path = posixpath.normpath(unquote(parsed.path) or "/").rstrip("/")
+    return f"{parsed.scheme}://{parsed.netloc.lower()}{path}"
 
 
 def _check_references(feed: Feed) -> None:
@@ -191,6 +216,12 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file (pass --config PATH)") from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{path}: is a folder, not a configuration file (pass --config PATH/feeds.yml)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the configuration: {exc}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
