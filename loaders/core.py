@@ -112,8 +112,8 @@ def fault_point(name: str) -> None:
     """Test hook: FEEDS_FAULT=<point>[:<action>][@<n>] acts on the n-th time (default 1st) a run reaches point.
 
     Actions: none (raise), `kill` (SIGKILL this process: no cleanup, no rollback), `pause` (create the file
-    named by FEEDS_FAULT_PAUSE_FILE, then wait until a test deletes it). Points: after_localize, after_schema,
-    after_insert, before_commit, after_commit.
+    named by FEEDS_FAULT_PAUSE_FILE, then wait until a test deletes it). Points: after_list, after_localize,
+    after_schema, after_insert, before_commit, after_commit.
     """
     spec = os.environ.get("FEEDS_FAULT", "")
     if not spec:
@@ -1019,6 +1019,7 @@ class Loader:
         for problem in getattr(transport, "problems", []):
             result.files_unreadable += 1
             result.notes.append(problem)
+        fault_point("after_list")
         self._expected_rows: dict[str, int] = {}
         if getattr(layout, "control_gated", False):
             listed = self._gate_on_control_files(transport, feed, layout, listed, load_id, result)
@@ -1216,6 +1217,11 @@ class Loader:
             try:
                 sniffed = sniff(f.local)
             except (OSError, EOFError, zlib.error) as exc:  # a broken deflate stream past the magic bytes
+                if isinstance(exc, FileNotFoundError) or self._has_changed(f):
+                    self._changed(
+                        f, result, f"{f.remote.uri}: disappeared while it was read; retried on the next run"
+                    )
+                    continue
                 self._quarantine(f, load_id, result, f"{f.remote.uri}: cannot decompress: {exc}; re-send it")
                 continue
             f.gzip = sniffed.gzip
@@ -1389,7 +1395,9 @@ class Loader:
                     return
                 second = str(exc).split("\n")[0]
                 if f.local is not None:
-                    second = second.replace(f"file://{f.local}", f.remote.uri).replace(str(f.local), f.remote.uri)
+                    second = second.replace(f"file://{f.local}", f.remote.uri).replace(
+                        str(f.local), f.remote.uri
+                    )
                 self._quarantine(f, load_id, result, f"{first_error} (tolerant pass: {second})", cur)
                 return
             except BatchValidationError as exc:

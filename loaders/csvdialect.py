@@ -91,17 +91,23 @@ def reader_kwargs(d: Dialect) -> dict:
 
 def _fits(text: str, d: Dialect, complete: bool, share: float = 0.8) -> bool:
     """Whether the header parses in d into 2 fields or more, at least `share` of the sampled records have
-    its field count, and no preamble line could itself be a record (a preamble never hides data)."""
+    its field count, and every preamble line is one field (a title, a date): a preamble never hides a record or
+    a header with a delimiter missing."""
     sample = _sample(text, d, complete)
     if sample is None:
         return False
     header, records, header_lines = sample
     if len(header) < 2 or header_lines != 1:
         return False
+    first = skip_lines(text, d.preamble).splitlines()[:1]
+    if first and any(first[0].count(q) % 2 for q in ('"', "'") if q == d.quote or q == '"'):
+        return False  # a header with an unbalanced quote cannot be the file's header, in any dialect
     if d.preamble:
         lines = text.splitlines()[: d.preamble]
+        if any(line.count('"') % 2 for line in lines):
+            return False  # an open quote: a broken header or record, not a title line
         for row in csv.reader(lines, **reader_kwargs(replace(d, preamble=0))):
-            if len(row) >= len(header):
+            if len(row) >= 2:  # a line of fields may be a header or record missing a delimiter: not a title
                 return False
     if not records:
         return True
@@ -129,7 +135,7 @@ def detect(head: bytes, fmt: str | None, complete: bool) -> Dialect:
     for preamble in range(MAX_PREAMBLE + 1):
         for delim in (doc.delimiter, *(x for x in DELIMITERS if x != doc.delimiter)):
             for quote, escape in (('"', '"'), ('"', "\\"), ("'", "'")):
-                if escape == "\\" and not backslash:
+                if (escape == "\\" and not backslash) or (quote == "'" and "'" not in text):
                     continue
                 candidates.append(Dialect(delim, quote, escape, False, preamble))
     if backslash:  # a backslash before a quote: try the escaping dialects first

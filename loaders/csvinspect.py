@@ -29,11 +29,12 @@ class Inspection:
     dialect: Dialect
     counts: Counts
     decompressed: int
+    documented: bool  # the dialect is the vendor's documented one
 
     @property
     def strict_ok(self) -> bool:
         """Whether DuckDB's strict reader, in the documented dialect, can load every record as it is."""
-        return self.counts.clean and self.dialect.preamble == 0 and not self.dialect.skip_space
+        return self.counts.clean and self.documented
 
 
 def _plain(path: Path) -> Iterator[bytes]:
@@ -141,7 +142,13 @@ def inspect(
             f"binary content (NUL bytes) in the header of a file read as {fmt}; not text in UTF-8 "
             "(a UTF-16 export must be re-sent as UTF-8)"
         )
-    return Inspection(dialect, counts, total)
+    if counts.header_fields == 1:
+        raise Refused(
+            "the header is one column in every dialect tried (comma, semicolon, tab, pipe, comma and space, "
+            "with a preamble): it is not loaded as a one-column table of joined values; ask the vendor for "
+            "the documented format"
+        )
+    return Inspection(dialect, counts, total, dialect == csvdialect.documented(fmt))
 
 
 def _chain(buffered: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
