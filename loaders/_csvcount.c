@@ -16,7 +16,9 @@ typedef struct {
     PyObject_HEAD
     int delim, quote, escape, skip_space;
     /* state */
-    int in_q, quote_seen, esc_pending, after_close, field_start, has_content, cr;
+    int in_q, quote_seen, esc_pending, after_close, field_start, has_content, cr, cr_q;
+    long long *stray_lines; /* the first line of each record with a stray quote, for the tolerant pass */
+    Py_ssize_t n_stray_lines, cap_stray_lines;
     long long fields, rec_line;
     int stray, nul;
     /* totals */
@@ -46,6 +48,15 @@ static void end_record(Counter *s) {
             if (s->stray) {
                 s->stray_records++;
                 bad = 1;
+                if (s->n_stray_lines == s->cap_stray_lines && s->cap_stray_lines < (1 << 24)) {
+                    Py_ssize_t cap = s->cap_stray_lines ? 2 * s->cap_stray_lines : 64;
+                    long long *grown = realloc(s->stray_lines, (size_t)cap * sizeof(long long));
+                    if (grown) {
+                        s->stray_lines = grown;
+                        s->cap_stray_lines = cap;
+                    }
+                }
+                if (s->n_stray_lines < s->cap_stray_lines) s->stray_lines[s->n_stray_lines++] = s->rec_line;
             }
             if (bad && s->first_bad_line == 0) s->first_bad_line = s->rec_line;
         }
@@ -67,8 +78,15 @@ static void scan(Counter *s, const unsigned char *p, const unsigned char *end) {
     if (quote >= 0) plain[(unsigned char)quote] = quoted[(unsigned char)quote] = 0;
     if (escape >= 0) quoted[(unsigned char)escape] = 0;
     if (s->skip_space) plain[' '] = 0;
-    quoted['\n'] = quoted[0] = 0;
+    quoted['\n'] = quoted['\r'] = quoted[0] = 0;
     while (p < end) {
+        if (s->cr_q) { /* inside quotes, a \r\n is one line break, as a lone \r is */
+            s->cr_q = 0;
+            if (s->in_q && !s->esc_pending && !s->quote_seen && *p == '\n') {
+                p++;
+                continue;
+            }
+        }
         if (!s->in_q && !s->cr && plain[*p]) { /* the common case: a run of ordinary text */
             const unsigned char *q = p + 1;
             while (q < end && plain[*q]) q++;
@@ -113,6 +131,9 @@ static void scan(Counter *s, const unsigned char *p, const unsigned char *end) {
                     s->esc_pending = 1;
                 } else if (c == '\n') {
                     s->line++;
+                } else if (c == '\r') {
+                    s->line++;
+                    s->cr_q = 1;
                 } else if (c == 0) {
                     s->nul = 1;
                 }
@@ -171,7 +192,10 @@ static int Counter_init(Counter *s, PyObject *args, PyObject *kwds) {
     s->quote = quote;
     s->escape = escape;
     s->skip_space = skip_space;
-    s->in_q = s->quote_seen = s->esc_pending = s->after_close = s->has_content = s->cr = 0;
+    s->in_q = s->quote_seen = s->esc_pending = s->after_close = s->has_content = s->cr = s->cr_q = 0;
+    free(s->stray_lines);
+    s->stray_lines = NULL;
+    s->n_stray_lines = s->cap_stray_lines = 0;
     s->stray = s->nul = s->header_stray = s->header_nul = 0;
     s->field_start = 1;
     s->fields = 1;
@@ -200,11 +224,20 @@ static PyObject *Counter_finish(Counter *s, PyObject *Py_UNUSED(ignored)) {
     }
     s->in_q = 0;
     end_record(s);
+    PyObject *lines = PyBytes_FromStringAndSize((const char *)s->stray_lines,
+                                                (Py_ssize_t)(s->n_stray_lines * sizeof(long long)));
+    if (!lines) return NULL;
     return Py_BuildValue(
-        "{s:L,s:L,s:L,s:L,s:L,s:L,s:L,s:i,s:i,s:i,s:L}", "records", s->records, "header_fields",
+        "{s:L,s:L,s:L,s:L,s:L,s:L,s:L,s:i,s:i,s:i,s:L,s:N}", "records", s->records, "header_fields",
         s->header_fields, "header_lines", s->header_lines, "bad_fields", s->bad_fields, "nul_records",
         s->nul_records, "stray_records", s->stray_records, "lines", s->line, "unterminated", unterminated,
-        "header_stray", s->header_stray, "header_nul", s->header_nul, "first_bad_line", s->first_bad_line);
+        "header_stray", s->header_stray, "header_nul", s->header_nul, "first_bad_line", s->first_bad_line,
+        "stray_lines", lines);
+}
+
+static void Counter_dealloc(Counter *s) {
+    free(s->stray_lines);
+    Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
 static PyMethodDef Counter_methods[] = {
@@ -220,6 +253,7 @@ static PyTypeObject CounterType = {
     .tp_doc = "Counts the records of a CSV file fed to it in chunks, following its quoting.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Counter_init,
+    .tp_dealloc = (destructor)Counter_dealloc,
     .tp_methods = Counter_methods,
 };
 

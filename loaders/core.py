@@ -759,7 +759,15 @@ def prepare_tolerant(
     staging = tmp / f"staged-{uuid.uuid4().hex[:12]}.csv"
     try:
         with open_local(f) as src:
-            staged = csvtolerant.stage(src, staging, dialect, max_line_bytes, unterminated, check_header)
+            staged = csvtolerant.stage(
+                src,
+                staging,
+                dialect,
+                max_line_bytes,
+                unterminated,
+                check_header,
+                f.inspection.counts.stray_lines if f.inspection else frozenset(),
+            )
     except csvtolerant.HeaderRejected as exc:
         staging.unlink(missing_ok=True)
         raise FileRejected(

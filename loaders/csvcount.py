@@ -12,6 +12,7 @@ Python for a machine without a compiler (and the tests compare the two).
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ class Counts:
     header_stray: bool
     header_nul: bool
     first_bad_line: int  # physical line of the first record above (0: none)
+    stray_lines: frozenset[int] = frozenset()  # first line of each record with a stray quote
 
     @property
     def clean(self) -> bool:
@@ -57,6 +59,8 @@ class PyCounter:
     def __init__(self, delimiter: int = 44, quote: int = 34, escape: int = 34, skip_space: bool = False):
         self.delim, self.quote, self.escape, self.skip_space = delimiter, quote, escape, skip_space
         self.in_q = self.quote_seen = self.esc_pending = self.after_close = self.has_content = self.cr = False
+        self.cr_q = False
+        self.stray_lines: list[int] = []
         self.stray = self.nul = self.header_stray = self.header_nul = False
         self.field_start = True
         self.fields = 1
@@ -82,6 +86,7 @@ class PyCounter:
                     bad = True
                 if self.stray:
                     self.stray_records += 1
+                    self.stray_lines.append(self.rec_line)
                     bad = True
                 if bad and not self.first_bad_line:
                     self.first_bad_line = self.rec_line
@@ -92,6 +97,10 @@ class PyCounter:
     def feed(self, chunk: bytes) -> None:
         delim, quote, escape = self.delim, self.quote, self.escape
         for c in chunk:
+            if self.cr_q:
+                self.cr_q = False
+                if self.in_q and not self.esc_pending and not self.quote_seen and c == 10:
+                    continue
             if self.in_q:
                 if self.esc_pending:
                     self.esc_pending = False
@@ -117,6 +126,9 @@ class PyCounter:
                         self.esc_pending = True
                     elif c == 10:
                         self.line += 1
+                    elif c == 13:
+                        self.line += 1
+                        self.cr_q = True
                     elif c == 0:
                         self.nul = True
                     continue
@@ -173,6 +185,7 @@ class PyCounter:
             "header_stray": int(self.header_stray),
             "header_nul": int(self.header_nul),
             "first_bad_line": self.first_bad_line,
+            "stray_lines": array("q", self.stray_lines).tobytes(),
         }
 
 
@@ -202,4 +215,5 @@ def count_chunks(
     found["unterminated"] = bool(found["unterminated"])
     found["header_stray"] = bool(found["header_stray"])
     found["header_nul"] = bool(found["header_nul"])
+    found["stray_lines"] = frozenset(array("q", found["stray_lines"]))
     return Counts(**found)

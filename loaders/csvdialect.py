@@ -1,6 +1,6 @@
 """A CSV file's dialect: the vendor's documented one first; when its header does not parse in it, the common
-ones are tried (comma, semicolon, tab, pipe, `, `; double or single quotes; backslash escapes; up to five
-preamble lines before the header) and the one used is recorded with the file. Never a one-column table of
+ones are tried (comma, semicolon, tab, pipe, `, `; doubled or backslash-escaped quotes; up to five preamble
+lines before the header) and the one used is recorded with the file. Never a one-column table of
 joined values: a header that parses in no dialect keeps the documented one, and the loader refuses it.
 """
 
@@ -11,6 +11,8 @@ import io
 from dataclasses import dataclass, replace
 
 DELIMITERS = (",", ";", "\t", "|")
+# a field as long as a record may be (the loader's max_line_bytes); the same limit whatever ran before
+csv.field_size_limit(1 << 30)
 MAX_PREAMBLE = 5
 SAMPLE_RECORDS = 50
 
@@ -91,8 +93,8 @@ def reader_kwargs(d: Dialect) -> dict:
 
 def _fits(text: str, d: Dialect, complete: bool, share: float = 0.8) -> bool:
     """Whether the header parses in d into 2 fields or more, at least `share` of the sampled records have
-    its field count, and every preamble line is one field (a title, a date): a preamble never hides a record or
-    a header with a delimiter missing."""
+    its field count, and every preamble line is one field of words (a title, a date) that is not the header's
+    names with their delimiters lost: a preamble never hides a record or a header with delimiters missing."""
     sample = _sample(text, d, complete)
     if sample is None:
         return False
@@ -106,8 +108,13 @@ def _fits(text: str, d: Dialect, complete: bool, share: float = 0.8) -> bool:
         lines = text.splitlines()[: d.preamble]
         if any(line.count('"') % 2 for line in lines):
             return False  # an open quote: a broken header or record, not a title line
-        for row in csv.reader(lines, **reader_kwargs(replace(d, preamble=0))):
+        for line, row in zip(lines, csv.reader(lines, **reader_kwargs(replace(d, preamble=0))), strict=False):
             if len(row) >= 2:  # a line of fields may be a header or record missing a delimiter: not a title
+                return False
+            words = line.split()
+            if len(words) < 2 or len(words) == len(
+                header
+            ):  # `col0col1`, `a b c`: a header lost its delimiters
                 return False
     if not records:
         return True
@@ -134,8 +141,8 @@ def detect(head: bytes, fmt: str | None, complete: bool) -> Dialect:
     candidates = []
     for preamble in range(MAX_PREAMBLE + 1):
         for delim in (doc.delimiter, *(x for x in DELIMITERS if x != doc.delimiter)):
-            for quote, escape in (('"', '"'), ('"', "\\"), ("'", "'")):
-                if (escape == "\\" and not backslash) or (quote == "'" and "'" not in text):
+            for quote, escape in (('"', '"'), ('"', "\\")):
+                if escape == "\\" and not backslash:
                     continue
                 candidates.append(Dialect(delim, quote, escape, False, preamble))
     if backslash:  # a backslash before a quote: try the escaping dialects first

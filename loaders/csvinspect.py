@@ -105,6 +105,13 @@ def inspect(
             )
     dialect = csvdialect.detect(head[: HEAD * 2], fmt, complete)
     skip = _preamble_bytes(head, dialect.preamble)
+    ends = [i for i in (head.find(b"\n", skip), head.find(b"\r", skip)) if i >= 0]
+    header_end = min(ends) if ends else len(head)
+    if header_end - skip > max_header_bytes:
+        raise Refused(
+            f"the header line is longer than {max_header_bytes} bytes (max_header_bytes): not a header; "
+            "ask the vendor to check the export, or raise the setting"
+        )
     total = 0
 
     def stream() -> Iterator[bytes]:

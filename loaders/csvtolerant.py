@@ -49,6 +49,7 @@ def stage(
     max_field: int,
     unterminated: bool,
     check_header: Callable[[list[str]], None] | None = None,
+    stray_lines: frozenset[int] = frozenset(),
 ) -> Staged:
     """Read `src` in `dialect`; good records to `dest` (`record number, fields...`), bad ones returned."""
     # utf-8-sig: a byte order mark before the header is not part of its first name
@@ -76,6 +77,11 @@ def stage(
                 reason = (
                     "UNQUOTED VALUE: a quote opened in this record is never closed: the rest of the file is "
                     "one field"
+                )
+            elif line - skipped in stray_lines:
+                reason = (
+                    "STRAY QUOTE: a quote inside an unquoted value, or text after a closing quote (CSV allows "
+                    "neither: the record's bounds are in doubt)"
                 )
             elif len(row) != n:
                 kind = "TOO MANY COLUMNS" if len(row) > n else "MISSING COLUMNS"
