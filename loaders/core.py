@@ -111,7 +111,8 @@ _fault_lock = threading.Lock()
 def fault_point(name: str) -> None:
     """Test hook: FEEDS_FAULT=<point>[:<action>][@<n>] acts on the n-th time (default 1st) a run reaches point.
 
-    Actions: none (raise), `kill` (SIGKILL this process: no cleanup, no rollback), `pause` (create the file
+    Actions: none (raise), `kill` (SIGKILL this process: no cleanup, no rollback), `diskfull` (DuckDB's
+    error for a full disk), `pause` (create the file
     named by FEEDS_FAULT_PAUSE_FILE, then wait until a test deletes it). Points: after_list, after_localize,
     after_schema, after_insert, before_commit, after_commit.
     """
@@ -128,6 +129,10 @@ def fault_point(name: str) -> None:
         return
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if (
+        action == "diskfull"
+    ):  # what DuckDB says when the warehouse's disk is full (for machines without tmpfs)
+        raise duckdb.IOException('Could not write file "warehouse": No space left on device')
     if action == "pause":
         marker = Path(os.environ["FEEDS_FAULT_PAUSE_FILE"])
         marker.write_text(str(os.getpid()))
