@@ -10,7 +10,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml loaders/_jsonkeys.c
+$(STAMP): pyproject.toml loaders/_jsonkeys.c loaders/_csvcount.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
