@@ -1,5 +1,6 @@
-"""`feeds`: one entry point. Exit codes: 0 all loaded, 1 some files quarantined or rows rejected, 2 configuration
-or connection, 74 the environment (disk full, I/O error, corrupt or read-only warehouse)."""
+"""`feeds`: one entry point. Exit codes: 0 all loaded, 1 some files quarantined, rows rejected or files
+unrecognized, 2 configuration or connection, 74 the environment (disk full, I/O error, corrupt or read-only
+warehouse)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -35,6 +37,7 @@ EXIT_OK, EXIT_QUARANTINED, EXIT_CONFIG = 0, 1, 2
 EXIT_ENVIRONMENT = (
     74  # sysexits' EX_IOERR: disk full, I/O error, lost transaction, corrupt/read-only warehouse
 )
+UNRECOGNIZED_SHOWN = 20  # lines per feed in the load summary; `feeds status` lists every one
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="feeds.yml to read.")]
 
@@ -111,7 +114,17 @@ def load(
             con.close()
 
     table = Table(title=f"load {result.load_id}")
-    for col in ("feed", "files seen", "loaded", "quarantined", "waiting", "rows", "MB"):
+    for col in (
+        "feed",
+        "files seen",
+        "loaded",
+        "quarantined",
+        "waiting",
+        "unrecognized",
+        "ignored",
+        "rows",
+        "MB",
+    ):
         table.add_column(col, justify="left" if col == "feed" else "right")
     for r in result.feeds:
         table.add_row(
@@ -120,6 +133,8 @@ def load(
             str(r.files_loaded),
             str(r.files_quarantined),
             str(r.files_waiting),
+            str(r.files_unrecognized),
+            str(r.files_ignored),
             f"{r.rows:,}",
             f"{r.bytes / 1e6:,.1f}",
         )
@@ -129,11 +144,28 @@ def load(
             console.print(f"[yellow]quarantined:[/] {note}", highlight=False, soft_wrap=True)
         for line in r.rejects:
             console.print(f"[yellow]rejected rows:[/] {line}", highlight=False, soft_wrap=True)
+        for line in r.unrecognized[:UNRECOGNIZED_SHOWN]:
+            console.print(f"[yellow]unrecognized:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        if len(r.unrecognized) > UNRECOGNIZED_SHOWN:
+            console.print(
+                f"[yellow]unrecognized:[/] ... and {len(r.unrecognized) - UNRECOGNIZED_SHOWN} more in {r.feed}"
+                " (`feeds status` lists them all)",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if r.unrecognized:
+            console.print(
+                f"  {r.feed}: rename or move these files, or add globs for them to the feed's ignore: list",
+                highlight=False,
+                soft_wrap=True,
+            )
+        for line in r.warnings:
+            console.print(f"[yellow]warning:[/] {r.feed}: {escape(line)}", highlight=False, soft_wrap=True)
         for err in r.errors:
             console.print(f"[bold red]error:[/] {r.feed}: {err}", highlight=False, soft_wrap=True)
     if result.failed:
         raise typer.Exit(EXIT_CONFIG)
-    if result.quarantined or result.rejected:
+    if result.quarantined or result.rejected or result.unrecognized:
         raise typer.Exit(EXIT_QUARANTINED)
 
 

@@ -49,6 +49,11 @@ class APIOptions(BaseModel):
     poll_interval: float = 2.0
     max_window_days: int = 90
     until: str | None = None  # last window end (ISO); default now. For deterministic demos and tests
+    # each new window starts this long before the end of the windows loaded, so events APSIS files late are
+    # read again (their duplicates collapse in the mart on correlation_id + type); 0 turns it off
+    overlap_hours: float = Field(default=48.0, ge=0)
+    # a window ends this long before now: events still being filed are left to the next run
+    settle_minutes: float = Field(default=60.0, ge=0)
 
 
 class Feed(BaseModel):
@@ -67,6 +72,9 @@ class Feed(BaseModel):
     max_decompressed_bytes: int | None = Field(default=None, gt=0)  # overrides settings for this feed
     max_batch_bytes: int = Field(default=1_000_000_000, ge=1)
     max_batch_files: int = Field(default=500, ge=1)
+    # globs (relative to the uri; `**` spans folders; no `/`: a name in any folder) of files to skip on
+    # purpose; any other file the vendor's layout does not claim is reported as unrecognized (exit 1)
+    ignore: list[str] = Field(default_factory=list)
 
     @field_validator("uri")
     @classmethod

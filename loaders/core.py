@@ -33,8 +33,9 @@ import duckdb
 from . import csvdialect, csvinspect, csvtolerant, jsonkeys
 from .config import Config, Feed
 from .csvinspect import Inspection
+from .listing import Listing, note_vendor_files, record_unrecognized, sort_listing
 from .transports import RemoteFile, Transport, TransportError, open_transport, safe_relpath
-from .vendors import Layout, Route, get_layout, sniff
+from .vendors import Layout, Route, Vouched, get_layout, sniff
 from .warehouse import (
     LINEAGE_COLUMNS,
     META_SCHEMA,
@@ -153,6 +154,9 @@ class PendingFile:
     fmt: str | None = None
     gzip: bool = False
     inspection: Inspection | None = None  # a CSV file's dialect and independent record count
+    lineage: dict[str, str | None] = field(default_factory=dict)  # per-file columns a control file vouched
+    required: tuple[str, ...] = ()  # columns the file cannot lack (its layout's, for its raw table)
+    header: list[str] | None = None  # the file's own columns, once a reader has looked
 
 
 @dataclass
@@ -167,9 +171,13 @@ class FeedResult:
     rows: int = 0
     rows_rejected: int = 0
     bytes: int = 0
+    files_unrecognized: int = 0
+    files_ignored: int = 0
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     rejects: list[str] = field(default_factory=list)  # one line per file that had rows rejected
+    unrecognized: list[str] = field(default_factory=list)  # one line per file no layout claims
+    warnings: list[str] = field(default_factory=list)  # e.g. a feed that holds no file of its vendor
 
 
 @dataclass
@@ -186,6 +194,10 @@ class RunResult:
     @property
     def rejected(self) -> int:
         return sum(f.rows_rejected for f in self.feeds)
+
+    @property
+    def unrecognized(self) -> int:
+        return sum(f.files_unrecognized for f in self.feeds)
 
     @property
     def failed(self) -> bool:
@@ -296,7 +308,8 @@ def _reader(f: PendingFile, i: int, params: dict[str, object], json_columns: dic
         params[f"d{i}"] = "\t" if f.fmt == "tsv" else ","
         # The header is read here, so DuckDB's sniffer never runs: it would decompress and scan a sample of
         # every file twice (bind and insert); the dialect is the vendor's, known, and every column is text.
-        params[f"h{i}"] = {name: "VARCHAR" for name in csv_header(f)}
+        f.header = csv_header(f)
+        params[f"h{i}"] = {name: "VARCHAR" for name in f.header}
         return (
             f"read_csv($p{i}, columns = $h{i}, header = true, auto_detect = false, delim = $d{i}, quote = '\"',"
             f" escape = '\"', compression = '{compression}', null_padding = false, strict_mode = true,"
@@ -334,12 +347,12 @@ def _json_keys(con: duckdb.DuckDBPyConnection, files: Sequence[PendingFile]) -> 
 
 
 def _scanned_keys(files: Sequence[PendingFile]) -> list[str]:
-    streams = [open_local(f) for f in files]
-    try:
-        return jsonkeys.scan_keys(streams)
-    finally:
-        for stream in streams:
-            stream.close()
+    keys: dict[str, None] = {}
+    for f in files:  # one file at a time: each file's own keys are checked against its required columns
+        with open_local(f) as stream:
+            f.header = jsonkeys.scan_keys([stream])
+        keys.update(dict.fromkeys(f.header))
+    return list(keys)
 
 
 def _duckdb_json_keys(con: duckdb.DuckDBPyConnection, files: Sequence[PendingFile]) -> list[str]:
@@ -388,17 +401,18 @@ def _batch_query(
 ) -> tuple[str, dict[str, object], list[str]]:
     params: dict[str, object] = {"load_id": load_id, "loaded_at": loaded_at}
     json_columns = _json_keys(con, files) if files[0].fmt == "json" else None
-    part_keys = sorted({k for f in files for k in f.route.partitions})
+    part_keys = sorted({k for f in files for k in file_columns(f)})
     if files[0].fmt == "parquet":
-        return _parquet_query(files, params, part_keys), params, [PARTITION_PREFIX + k for k in part_keys]
+        return _parquet_query(files, params, part_keys), params, part_keys
     selects = []
     for i, f in enumerate(files):
         params[f"u{i}"] = f.remote.uri
         params[f"v{i}"] = f.remote.version
         parts = []
+        values = file_columns(f)
         for key in part_keys:
-            params[f"k{i}_{len(parts)}"] = f.route.partitions.get(key)
-            parts.append(f"$k{i}_{len(parts)}::varchar as {quote_ident(PARTITION_PREFIX + key)}")
+            params[f"k{i}_{len(parts)}"] = values.get(key)
+            parts.append(f"$k{i}_{len(parts)}::varchar as {quote_ident(key)}")
         part_sql = "".join(", " + p for p in parts)
         row = "file_row_number + 1" if f.fmt == "parquet" else "ordinality"
         source = _reader(f, i, params, json_columns)
@@ -412,7 +426,13 @@ def _batch_query(
             f"{body}, $u{i}::varchar as _source_uri, $v{i}::varchar as _file_version{part_sql},"
             f" $load_id::varchar as _load_id, $loaded_at::timestamp as _loaded_at from {source}"
         )
-    return "\nunion all by name\n".join(selects), params, [PARTITION_PREFIX + k for k in part_keys]
+    return "\nunion all by name\n".join(selects), params, part_keys
+
+
+def file_columns(f: PendingFile) -> dict[str, str | None]:
+    """The columns every row of a file gets from outside its content: path partitions (`_part_<key>`) and
+    the lineage its control file vouched (Simon's `_control_flow_id`, `_control_flow_name`)."""
+    return {**{PARTITION_PREFIX + k: v for k, v in f.route.partitions.items()}, **f.lineage}
 
 
 def _parquet_query(files: Sequence[PendingFile], params: dict[str, object], part_keys: list[str]) -> str:
@@ -424,14 +444,11 @@ def _parquet_query(files: Sequence[PendingFile], params: dict[str, object], part
             "path": str(f.local),
             "uri": f.remote.uri,
             "version": f.remote.version,
-            **{f"k{j}": f.route.partitions.get(key) or "" for j, key in enumerate(part_keys)},
+            **{f"k{j}": file_columns(f).get(key) or "" for j, key in enumerate(part_keys)},
         }
         for f in files
     ]
-    parts = "".join(
-        f", nullif(m.k{j}::varchar, '') as {quote_ident(PARTITION_PREFIX + key)}"
-        for j, key in enumerate(part_keys)
-    )
+    parts = "".join(f", nullif(m.k{j}::varchar, '') as {quote_ident(key)}" for j, key in enumerate(part_keys))
     return (
         "select r.* exclude (filename, file_row_number), r.file_row_number + 1 as _source_row,"
         f" m.uri::varchar as _source_uri, m.version::varchar as _file_version{parts},"
@@ -502,6 +519,8 @@ def prepare_batch(con: duckdb.DuckDBPyConnection, files: Sequence[PendingFile], 
     if not readable:
         return Prepared(list(files), None, {}, [], loaded_at)
     query, params, _ = _batch_query(con, readable, load_id, loaded_at)
+    for f in readable:
+        check_required(con, f)
     described = con.execute(f"describe {query}", params).fetchall()
     columns = [
         (r[0], "VARCHAR" if r[1] == "JSON" else r[1]) for r in described if r[0] not in LINEAGE_COLUMNS
@@ -509,6 +528,37 @@ def prepare_batch(con: duckdb.DuckDBPyConnection, files: Sequence[PendingFile], 
     _check_names(readable, described)
     query = with_email_hashing(query, params, columns, files[0].feed, files[0].route.table)
     return Prepared(list(files), query, params, columns, loaded_at)
+
+
+def check_required(con: duckdb.DuckDBPyConnection, f: PendingFile) -> None:
+    """Refuse a file without a column its raw table cannot lack, naming the columns it has."""
+    if not f.required:
+        return
+    header = f.header
+    if header is None:
+        if f.fmt == "json":
+            header = _duckdb_json_keys(con, [f])
+        elif f.fmt == "parquet":
+            header = [
+                r[0]
+                for r in con.execute(
+                    "describe select * from read_parquet($p)", {"p": str(f.local)}
+                ).fetchall()
+            ]
+        else:
+            header = csv_header(f)
+        f.header = header
+    if not header and f.fmt == "json":
+        return  # no record at all: nothing to place, nothing lacking
+    have = {h.lower() for h in header}
+    missing = [c for c in f.required if c.lower() not in have]
+    if missing:
+        shown = ", ".join(repr(h) for h in header[:20]) + (", ..." if len(header) > 20 else "")
+        raise FileRejected(
+            f"{f.remote.uri}: lacks the column(s) {', '.join(missing)} that every {f.route.table} file has; "
+            f"columns found: {shown or 'none'} -- not loaded: check the feed's vendor and format (a TSV file read "
+            "as CSV shows one long column), or ask the vendor to re-send the file whole"
+        )
 
 
 def _check_names(files: Sequence[PendingFile], described: Sequence[tuple]) -> None:
@@ -749,11 +799,13 @@ def prepare_tolerant(
     assert f.local is not None
     dialect = f.inspection.dialect if f.inspection else csvdialect.documented(f.fmt)
     unterminated = bool(f.inspection and f.inspection.counts.unterminated)
-    reserved = {*LINEAGE_COLUMNS, *(PARTITION_PREFIX + k for k in f.route.partitions), "_feeds_row"}
+    reserved = {*LINEAGE_COLUMNS, *file_columns(f), "_feeds_row"}
     names: list[str] = []
 
     def check_header(row: list[str]) -> None:
         names.extend(column_names(row, f.remote.uri))
+        f.header = names
+        check_required(con, f)
         clash = [n for n in names if n.lower() in reserved]
         if clash:
             raise FileRejected(
@@ -800,9 +852,9 @@ def prepare_tolerant(
         "loaded_at": loaded_at,
     }
     parts = []
-    for n, (key, value) in enumerate(sorted(f.route.partitions.items())):
+    for n, (key, value) in enumerate(sorted(file_columns(f).items())):
         qparams[f"k{n}"] = value
-        parts.append(f", $k{n}::varchar as {quote_ident(PARTITION_PREFIX + key)}")
+        parts.append(f", $k{n}::varchar as {quote_ident(key)}")
     size = max(int(max_line_bytes), 1 << 20)
     query = (
         "select * exclude (_feeds_row), _feeds_row as _source_row,"
@@ -812,9 +864,7 @@ def prepare_tolerant(
         " escape = '\"', null_padding = false, strict_mode = true, encoding = 'utf-8',"
         f" hive_partitioning = false, max_line_size = {size}, buffer_size = {2 * size})"
     )
-    columns = [(n, "VARCHAR") for n in names] + [
-        (PARTITION_PREFIX + k, "VARCHAR") for k in sorted(f.route.partitions)
-    ]
+    columns = [(n, "VARCHAR") for n in names] + [(k, "VARCHAR") for k in sorted(file_columns(f))]
     query = with_email_hashing(query, qparams, columns, f.feed, f.route.table)
     notes = []
     if staged.rejects:
@@ -976,7 +1026,8 @@ class Loader:
                     raise
                 raise EnvironmentFailure(problem) from None
         result = RunResult(load_id, results)
-        status = "failed" if result.failed else ("partial" if result.quarantined or result.rejected else "ok")
+        problems = result.quarantined or result.rejected or result.unrecognized
+        status = "failed" if result.failed else ("partial" if problems else "ok")
         self.con.execute(
             f"insert into {META_SCHEMA}.loads values (?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -1033,11 +1084,17 @@ class Loader:
             result.files_unreadable += 1
             result.notes.append(problem)
         fault_point("after_list")
+        listing = sort_listing(listed, layout, feed.ignore)
+        self._report_listing(feed, listing, load_id, result)
+        listed = listing.claimed
         self._expected_rows: dict[str, int] = {}
-        if getattr(layout, "control_gated", False):
+        self._lineage: dict[str, dict[str, str | None]] = {}
+        if layout.control_gated:
             listed = self._gate_on_control_files(transport, feed, layout, listed, load_id, result)
         pending, result.files_seen = plan_feed(self.con, feed, layout, listed, self.retry_quarantined)
         pending = self._hold_emptied(pending, load_id, result)
+        for p in pending:
+            p.lineage = self._lineage.get(p.remote.uri, {})
         if not pending:
             return
         self.progress.add_total(len(pending), sum(p.remote.size for p in pending))
@@ -1075,6 +1132,25 @@ class Loader:
             kept.append(f)
         return kept
 
+    def _report_listing(self, feed: Feed, listing: Listing, load_id: str, result: FeedResult) -> None:
+        """Files no layout claims go to the ledger and the summary (exit 1); ignored ones are counted; a feed
+        whose listing holds no file of its vendor says so."""
+        record_unrecognized(self.con, feed.name, listing.unrecognized, load_id)
+        result.files_unrecognized = len(listing.unrecognized)
+        result.files_ignored = len(listing.ignored)
+        result.unrecognized = [f"{r.uri}: {why}" for r, why in listing.unrecognized]
+        message = None
+        if not listing.claimed and feed.scheme != "apsis" and feed.api is None:
+            found = len(listing.unrecognized) + len(listing.ignored)
+            message = f"no {feed.vendor} file under {feed.uri}: " + (
+                f"{found} files listed, none in the {feed.vendor} layout ({len(listing.unrecognized)} "
+                f"unrecognized, {len(listing.ignored)} ignored)"
+                if found
+                else "the listing is empty; check the feed's uri"
+            )
+            result.warnings.append(message)
+        note_vendor_files(self.con, feed.name, message)
+
     def _gate_on_control_files(
         self,
         transport: Transport,
@@ -1086,7 +1162,7 @@ class Loader:
     ) -> list[RemoteFile]:
         """A data file loads only once a control file vouching for it has arrived, and only if the rows read
         equal the control file's `rows`. Until then it waits (reported, retried next run)."""
-        expected: dict[str, int] = {}  # "<folder>/<data file name>" -> rows
+        expected: dict[str, Vouched] = {}  # "<folder>/<data file name>" -> what its control file says
         data: list[RemoteFile] = []
         with tempfile.TemporaryDirectory(prefix="feeds-control-") as tmp:
             for remote in listed:
@@ -1102,23 +1178,24 @@ class Loader:
                     transport.fetch(remote, local)
                 folder = remote.relpath.rpartition("/")[0]
                 try:
-                    entries = layout.parse_control(local.read_bytes())  # type: ignore[attr-defined]
+                    entries = layout.parse_control(local.read_bytes())
                 except ValueError as exc:
                     result.errors.append(
                         f"{remote.uri}: control file unreadable: {exc}; ask the vendor to re-send it"
                     )
                     continue
                 for entry in entries:
-                    expected[f"{folder}/{entry.file}"] = entry.rows
+                    expected[f"{folder}/{entry.file}"] = entry
         ready, waiting = [], []
         for remote in data:
             folder, _, name = remote.relpath.rpartition("/")
-            rows = expected.get(f"{folder}/{name}")
-            if rows is None:
+            vouched = expected.get(f"{folder}/{name}")
+            if vouched is None:
                 waiting.append(remote)
             else:
                 ready.append(remote)
-                self._expected_rows[remote.uri] = rows
+                self._expected_rows[remote.uri] = vouched.rows
+                self._lineage[remote.uri] = vouched.lineage
         loaded = {
             u for u, versions in ledger_state(self.con, feed.name).items() if "loaded" in versions.values()
         }
@@ -1251,6 +1328,7 @@ class Loader:
             table = layout.table_for(f.route, f.fmt)
             if table != f.route.table:
                 f.route = replace(f.route, table=table)
+            f.required = layout.required_columns(table)
             limit = f.feed.max_decompressed_bytes or self.config.settings.max_decompressed_bytes
             problem = content_problem(f, limit)
             if problem is not None:

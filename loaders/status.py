@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .config import Config
@@ -12,7 +13,16 @@ from .warehouse import META_SCHEMA
 
 def feed_status(con: duckdb.DuckDBPyConnection, cfg: Config, out: Console) -> None:
     table = Table(title="feeds")
-    for col in ("feed", "vendor", "files loaded", "rows", "last load (UTC)", "quarantined", "waiting"):
+    for col in (
+        "feed",
+        "vendor",
+        "files loaded",
+        "rows",
+        "last load (UTC)",
+        "quarantined",
+        "waiting",
+        "unrecognized",
+    ):
         table.add_column(col, justify="left" if col in ("feed", "vendor", "last load (UTC)") else "right")
     stats = {
         r[0]: r[1:]
@@ -21,7 +31,8 @@ def feed_status(con: duckdb.DuckDBPyConnection, cfg: Config, out: Console) -> No
                        count(*) filter (where status = 'loaded'),
                        coalesce(sum(rows) filter (where status = 'loaded'), 0),
                        max(loaded_at) filter (where status = 'loaded'),
-                       count(*) filter (where status = 'quarantined')
+                       count(*) filter (where status = 'quarantined'),
+                       count(*) filter (where status = 'unrecognized')
                 from {META_SCHEMA}.files group by feed"""
         ).fetchall()
     }
@@ -32,7 +43,7 @@ def feed_status(con: duckdb.DuckDBPyConnection, cfg: Config, out: Console) -> No
         ).fetchall()
     }
     for feed in cfg.feeds:
-        loaded, rows, last, quarantined = stats.get(feed.name, (0, 0, None, 0))
+        loaded, rows, last, quarantined, unrecognized = stats.get(feed.name, (0, 0, None, 0, 0))
         table.add_row(
             feed.name,
             feed.vendor,
@@ -41,6 +52,7 @@ def feed_status(con: duckdb.DuckDBPyConnection, cfg: Config, out: Console) -> No
             last.strftime("%Y-%m-%d %H:%M:%S") if last else "never",
             str(quarantined),
             str(waiting.get(feed.name, 0)),
+            str(unrecognized),
         )
     out.print(table)
 
@@ -48,13 +60,24 @@ def feed_status(con: duckdb.DuckDBPyConnection, cfg: Config, out: Console) -> No
         f"""select feed, uri, error from {META_SCHEMA}.files where status = 'quarantined'
             union all
             select feed, substr(key, 9), value from {META_SCHEMA}.state where key like 'waiting:%'
+            union all
+            select feed, uri, 'unrecognized: ' || error from {META_SCHEMA}.files where status = 'unrecognized'
             order by 1, 2"""
     ).fetchall()
+    empty = con.execute(
+        f"select feed, value from {META_SCHEMA}.state where key = 'no_vendor_files' order by 1"
+    ).fetchall()
+    for feed_name, why in empty:
+        out.print(
+            f"[yellow]warning:[/] {feed_name}: at the last load, {why}", highlight=False, soft_wrap=True
+        )
     if problems:
         # plain lines, not a table: full paths stay greppable whatever the terminal width
-        out.print("\n[bold]quarantined and waiting files[/]")
+        out.print("\n[bold]quarantined, waiting and unrecognized files[/]")
         for feed, uri, why in problems:
-            out.print(f"  {feed}  {uri}\n      {why or ''}", highlight=False, soft_wrap=True)
+            out.print(
+                f"  {escape(feed)}  {escape(uri)}\n      {escape(why or '')}", highlight=False, soft_wrap=True
+            )
 
     drift = con.execute(
         f"""select raw_table, column_name, first_uri, seen_at from {META_SCHEMA}.schema_changes as s

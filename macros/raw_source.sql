@@ -1,5 +1,7 @@
 {#- The raw tables' contract (set by the loaders): vendor headers as column names, lineage columns, one
-    `_part_<key>` column per path partition. -#}
+    `_part_<key>` column per path partition, and `_control_<key>` columns a control file vouched for the file
+    (Simon's `_control_flow_id`, `_control_flow_name`): loader lineage, not vendor fields, so a model lists
+    them to read them and they never enter `_extra_fields`. -#}
 {% macro raw_lineage_columns() -%}
     {{ return(['_source_uri', '_source_row', '_file_version', '_load_id', '_loaded_at']) }}
 {%- endmacro %}
@@ -30,7 +32,7 @@
                 {%- set lowered = column.name | lower -%}
                 {%- if lowered in wanted or lowered in lineage or lowered in part_columns -%}
                     {%- if lowered not in found -%}{%- do found.update({lowered: column.name}) -%}{%- endif -%}
-                {%- elif not lowered.startswith('_part_') -%}
+                {%- elif not lowered.startswith('_part_') and not lowered.startswith('_control_') -%}
                     {%- do extras.append(column.name) -%}
                 {%- endif -%}
             {%- endfor -%}

@@ -106,7 +106,7 @@ def load(tmp_path_factory: pytest.TempPathFactory) -> Load:
 
     leanplum = root / "leanplum" / "dt=2024-05-01"
     leanplum.mkdir(parents=True)
-    table = pa.table({"event_id": ["p1", "p2"], "name": ["a", "b"]})
+    table = pa.table({"event_id": ["p1", "p2"], "name": ["a", "b"], "time": [1714557600000, 1714557600001]})
     buf = io.BytesIO()
     pq.write_table(table, buf)
     (leanplum / "truncated.parquet").write_bytes(buf.getvalue()[:-40])

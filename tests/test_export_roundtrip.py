@@ -40,9 +40,32 @@ def test_export_with_quirks_then_load_every_row(tmp_path: Path, warehouse: Path)
     proc = run_feeds("load", "--config", str(root / "feeds.yml"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert loaded_rows(warehouse) == raw_rows(root)
+    # TSV files named .csv load column by column, and unpadded day folders (flows/2024/3/18) are not skipped
+    columns = [c for (c,) in query(warehouse, "select column_name from information_schema.columns"
+                                   " where table_name = 'simon__flow_events'")]  # fmt: skip
+    assert not [c for c in columns if "\t" in c] and "_control_flow_id" in columns
+    simon = query(warehouse, "select count(*), count(identifier), count(operation), count(_control_flow_id),"
+                             " count(*) filter (where _source_uri like '%/flows/2024/3/%') from raw.simon__flow_events")  # fmt: skip
+    assert simon[0][0] > 0 and len(set(simon[0])) == 1, simon
+    # the stray files (Spark markers) are ignored by the generated feeds.yml: counted, not loaded, not an error
+    assert query(warehouse, "select count(*) from loader.files where status = 'unrecognized'") == [(0,)]
+    with open(root / "truth" / "files.csv", newline="") as fh:
+        strays = {r["relpath"] for r in csv.DictReader(fh) if r["kind"] == "stray"}
+    assert strays
     # a second load finds nothing new
     run_feeds("load", "--config", str(root / "feeds.yml"), check=0)
     assert loaded_rows(warehouse) == raw_rows(root)
+
+    # without the ignore: globs, the same strays are reported, in the ledger, and the run exits 1
+    for feed in config["feeds"]:
+        feed.pop("ignore", None)
+    (root / "no-ignore.yml").write_text(yaml.safe_dump(config))
+    proc = run_feeds("load", "--config", str(root / "no-ignore.yml"), check=1)
+    unrecognized = query(warehouse, "select uri from loader.files where status = 'unrecognized'")
+    assert {u[len(f"file://{root}/") :] for (u,) in unrecognized} == strays
+    assert proc.stderr.count("unrecognized: ") == min(len(strays), 20) + (
+        len(strays) > 20
+    )  # then "... and N more"
 
 
 def test_export_to_s3_over_http_then_load(moto: Moto, tmp_path: Path, warehouse: Path) -> None:

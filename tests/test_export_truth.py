@@ -88,7 +88,10 @@ def recount(root: Path) -> tuple[Counter, set[str]]:
     )
 
     sm = root / "simon"
-    csvs, tsvs, jsonl = (nonempty(sm, f"**/*.{ext}") for ext in ("csv", "tsv", "jsonl"))
+    texts, jsonl = nonempty(sm, "**/*.csv"), nonempty(sm, "**/*.jsonl")
+    # a TSV file comes named .csv: its first line tells
+    tsvs = [p for p in texts if b"\t" in Path(p).read_bytes().split(b"\n", 1)[0]]
+    csvs = [p for p in texts if p not in tsvs]
     add(
         "simon",
         f"""select distinct *, case operation when 'add' then 'segment_added' else 'segment_removed' end

@@ -61,26 +61,28 @@ def test_hostile_headers_keys_partitions_and_local_names(tmp_path: Path, warehou
     st = landing / "sailthru" / "campaign_open" / "dt=20240501" / "client_id=0000"
     st.mkdir(parents=True)
     (st / "part-00000001.csv").write_text(
-        _csv_line(["message_id", *INJECTIONS])
+        _csv_line(["message_id", "event_time", *INJECTIONS])
         + "\n"
-        + _csv_line(["m1", *map(str, range(len(INJECTIONS)))])
+        + _csv_line(["m1", "2024-05-01 10:00:00", *map(str, range(len(INJECTIONS)))])
         + "\n"
     )
     # a header colliding with a lineage column, or with the row numbering: quarantined, never mixed in
     clash = landing / "sailthru" / "campaign_click" / "dt=20240501" / "client_id=0000"
     clash.mkdir(parents=True)
-    (clash / "part-00000001.csv").write_text("message_id,_source_uri\nm1,file:///etc/passwd\n")
-    (clash / "part-00000002.csv").write_text("message_id,ordinality\nm2,999\n")
-    (clash / "part-00000003.csv").write_text("message_id,_Load_Id\nm3,forged\n")
+    (clash / "part-00000001.csv").write_text("message_id,event_time,_source_uri\nm1,t,file:///etc/passwd\n")
+    (clash / "part-00000002.csv").write_text("message_id,event_time,ordinality\nm2,t,999\n")
+    (clash / "part-00000003.csv").write_text("message_id,event_time,_Load_Id\nm3,t,forged\n")
 
     lp = landing / "leanplum"
     hostile_dt = lp / "dt=2024'); drop table raw.decoy; --"
     hostile_dt.mkdir(parents=True)
-    event = {"event_id": "e1", "name": "n", **{k: k for k in INJECTIONS[:4]}}
+    event = {"event_id": "e1", "name": "n", "properties": {}, **{k: k for k in INJECTIONS[:4]}}
     (hostile_dt / "x'; drop table raw.decoy; --.json").write_text(json.dumps(event) + "\n")
     (lp / "dt=2024-05-01").mkdir()
     (lp / "dt=2024-05-01" / "line\nbreak.json").write_text(json.dumps({"event_id": "nl"}) + "\n")
-    (lp / "dt=2024-05-01" / "fine.json").write_text(json.dumps({"event_id": "ok"}) + "\n")
+    (lp / "dt=2024-05-01" / "fine.json").write_text(
+        json.dumps({"event_id": "ok", "name": "n", "properties": {}}) + "\n"
+    )
 
     before = _tree(landing)
     tmpdir = tmp_path / "tmp"
@@ -114,7 +116,11 @@ def test_hostile_headers_keys_partitions_and_local_names(tmp_path: Path, warehou
         )
     ]
     # header text verbatim (DuckDB trims surrounding blanks, as for any header)
-    assert [c for c in columns if not c.startswith("_")] == ["message_id", *[i.strip() for i in INJECTIONS]]
+    assert [c for c in columns if not c.startswith("_")] == [
+        "message_id",
+        "event_time",
+        *[i.strip() for i in INJECTIONS],
+    ]
     quoted = ", ".join(
         '"' + c.replace('"', '""') + '"' for c in ["message_id", *[i.strip() for i in INJECTIONS]]
     )
@@ -173,7 +179,7 @@ def test_hostile_s3_keys_are_skipped_and_never_touch_the_disk(
     client.put_object(
         Bucket=bucket,
         Key="leanplum/dt=2024-05-01/x'; drop table raw.decoy; --.json",
-        Body=json.dumps({"event_id": "ok"}).encode() + b"\n",
+        Body=json.dumps({"event_id": "ok", "name": "n", "properties": {}}).encode() + b"\n",
     )
     _decoy(warehouse)
     work = tmp_path / "work"

@@ -1,8 +1,8 @@
 """One export: build the world, write each chosen vendor's files, the truth and a feeds.yml, then upload.
 
 Folder layout under the destination:
-    sailthru/<table>/dt=.../...          -> feed `sailthru`
-    simon/flows/<yyyy>/<mm>/<dd>/...     -> feed `simon`
+    sailthru/<table>/dt=.../...          -> feed `sailthru` (`_SUCCESS` markers: its `ignore:`)
+    simon/flows/<yyyy>/<m>/<d>/...       -> feed `simon` (day folders padded unless `unpadded`)
     apsis/apsis-email-events-*.csv.gz    -> feed `apsis_files` (the API path is `feeds` + the fake APSIS API)
     encharge/dt=<day>/encharge-events-*  -> feed `encharge` (what the receiver lands)
     leanplum/json/dt=<day>/...           -> feed `leanplum_json`
@@ -27,6 +27,7 @@ import yaml
 
 from .destinations import Destination, DestinationError, upload
 from .files import Output
+from .sailthru import IGNORE as SAILTHRU_IGNORE
 from .truth import write_truth
 from .world import VENDORS, build_world
 
@@ -50,7 +51,9 @@ class ExportResult:
 
 
 def feeds_config(dest: Destination, vendors: Iterable[str]) -> dict[str, Any]:
-    """The feeds.yml that loads this export from where it was written."""
+    """The feeds.yml that loads this export from where it was written. The Sailthru feed ignores the Spark
+    markers the `stray` quirk writes (a glob that matches nothing when the quirk is off)."""
+    ignore = {"sailthru": SAILTHRU_IGNORE}
     feeds: list[dict[str, Any]] = []
 
     def feed(name: str, vendor: str, sub: str) -> None:
@@ -60,6 +63,8 @@ def feeds_config(dest: Destination, vendors: Iterable[str]) -> dict[str, Any]:
         if dest.scheme == "sftp":
             entry["sftp"] = {k: v for k, v in (("known_hosts", dest.known_hosts), ("key_file", dest.key_file),
                                               ("password_env", dest.password_env)) if v}  # fmt: skip
+        if ignore.get(name):
+            entry["ignore"] = list(ignore[name])
         feeds.append(entry)
 
     chosen = set(vendors)

@@ -261,6 +261,10 @@ def _select(columns: list[str], shape: str) -> str:
     return ", ".join(exprs)
 
 
+STRAY_MARKER = "_SUCCESS"
+IGNORE = [STRAY_MARKER]  # the generated feeds.yml's `ignore:` for this feed when the `stray` quirk is on
+
+
 def write(world: World, out: Output, vendor_uri: str) -> None:
     """One job per file; each selects its rows from the events table by (table, day), so no sorted copy of all
     rows is ever built. A folder with more than PART_ROWS rows is split by a hash of the event, as Spark's part
@@ -279,6 +283,16 @@ def write(world: World, out: Output, vendor_uri: str) -> None:
         if dup and world.rng(f"catchup:{tbl}:{dt}").random() < 0.4:
             jobs.append(_part_job(world, out, tbl, tcode, dt, -1, parts, late))
     out.run_jobs(world.con, jobs)
+    if world.has("stray"):
+        for (
+            tcode,
+            dt,
+            _,
+        ) in folders:  # Spark's success marker in each event folder: no rows, no layout claims it
+            rel = layout.event_path(layout.EMAIL_EVENT_TABLES[tcode], dt, STRAY_MARKER)
+            out.write_bytes(
+                rel, b"", Written(rel, VENDOR, None, 0, _arrival(dt, 0), "stray", "success marker")
+            )
     if empty:
         tables = sorted({layout.EMAIL_EVENT_TABLES[f[0]] for f in folders})
         first, last = world.start, world.dates()[-1]

@@ -1,5 +1,7 @@
 """Simon Data flow feeds fixture: four flows, each with its own format (CSV, TSV, JSONL), identity hashing
-and custom-context columns, exported four times a day per operation under `flows/<yyyy>/<mm>/<dd>/`.
+and custom-context columns, exported four times a day per operation under `flows/<yyyy>/<mm>/<dd>/` (with
+`unpadded`: `flows/2024/3/18/`). A TSV file is named `.csv` with control `file_type` `csv`: the document names
+only the `.csv` and `.jsonl` extensions and the file types `csv` and `jsonl`.
 
 Each export run writes one data file per flow and operation with a row per contact for the feed (action
 NULL) plus one per applicable flow action, all stamped with the time of export, and its control file with
@@ -152,6 +154,7 @@ def _vendor_location(vendor_uri: str) -> tuple[str, str]:
 def write(world: World, out: Output, vendor_uri: str) -> None:
     bucket, path = _vendor_location(vendor_uri)
     dup, late_controls, multi = world.has("dup"), world.has("control_late"), world.has("multi_control")
+    padded = not world.has("unpadded")
     world.execute(
         "create or replace table sm_rows as select * from simon_events order by flow_idx, run, operation, seq"
     )
@@ -175,12 +178,12 @@ def write(world: World, out: Output, vendor_uri: str) -> None:
                 for copy, sent_at in enumerate(sends):
                     random_part = f"{rng.getrandbits(40):010x}"
                     name = layout.data_file_name(
-                        CLIENT, flow.flow_id, operation, random_part, sent_at, flow.ext
+                        CLIENT, flow.flow_id, operation, random_part, sent_at, _extension(flow)
                     )
-                    folder = layout.folder_for(FEED_PATH, sent_at.date())
+                    folder = layout.folder_for(FEED_PATH, sent_at.date(), padded)
                     rel = f"{folder}/{name}"
                     columns = _columns(world, flow, export_at)
-                    notes = ["re-sent"] if copy else []
+                    notes = (["re-sent"] if copy else []) + (["tsv-as-csv"] if flow.ext == "tsv" else [])
                     if flow.ext != "jsonl" and world.has("drift") and rng.random() < 0.2:
                         rng.shuffle(columns)
                         notes.append("reordered")
@@ -211,7 +214,7 @@ def write(world: World, out: Output, vendor_uri: str) -> None:
                         rows=rows,
                         flow_id=flow.flow_id,
                         flow_name=flow.name,
-                        file_type=flow.ext,
+                        file_type=_extension(flow),
                     )
                     control_at = sent_at + timedelta(seconds=1)
                     if late_controls and rng.random() < 0.25:
@@ -226,8 +229,8 @@ def write(world: World, out: Output, vendor_uri: str) -> None:
         for flow in FLOWS:  # a run that found nobody: header only (CSV/TSV) or 0 bytes (JSONL), rows 0
             at = datetime(world.start.year, world.start.month, world.start.day, 23, 30 + flow.idx)
             name = layout.data_file_name(CLIENT, flow.flow_id, "remove", f"{world.rng(f'e{flow.idx}').getrandbits(40):010x}",
-                                         at, flow.ext)  # fmt: skip
-            folder = layout.folder_for(FEED_PATH, at.date())
+                                         at, _extension(flow))  # fmt: skip
+            folder = layout.folder_for(FEED_PATH, at.date(), padded)
             rel = f"{folder}/{name}"
             if flow.ext == "jsonl":
                 out.write_bytes(rel, b"", Written(rel, VENDOR, layout.TABLE, 0, at, "data", "empty"))
@@ -236,7 +239,7 @@ def write(world: World, out: Output, vendor_uri: str) -> None:
                              rel, delimiter="\t" if flow.ext == "tsv" else ",")  # fmt: skip
                 out.record(Written(rel, VENDOR, layout.TABLE, 0, at, "data", "header-only"))
             entry = layout.ControlEntry(name, f"{vendor_uri.rstrip('/')}/{rel}", bucket, path, 0, flow.flow_id,
-                                        flow.name, flow.ext)  # fmt: skip
+                                        flow.name, _extension(flow))  # fmt: skip
             _write_control(out, folder, [entry], at + timedelta(seconds=1))
     for _key, items in sorted(pending_multi.items()):
         # one control file for the whole day of this flow, named after its first data file, sent last
@@ -245,6 +248,11 @@ def write(world: World, out: Output, vendor_uri: str) -> None:
             out, folder, [e for _, e, _ in items], max(at for _, _, at in items) + timedelta(minutes=5)
         )
     world.execute("drop table sm_rows")
+
+
+def _extension(flow: Flow) -> str:
+    """The file's extension, which is also the control file's `file_type` [doc]: TSV travels as `csv`."""
+    return layout.EXTENSION_OF_FORMAT[flow.ext]
 
 
 def _json_fields(columns: list[str]) -> str:

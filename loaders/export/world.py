@@ -41,6 +41,9 @@ QUIRKS = {
     "seed_path": "Sailthru lookups in the seed's `hr=<hh>client_id=<id>/` folder form (no slash)",
     "time0": "APSIS rows with event_time 0 (fall back to server_time)",
     "email_case": "APSIS addresses with upper case letters and surrounding spaces",
+    "unpadded": "Simon day folders without zero padding (`flows/2024/3/18/`), as `/path/year/month/day` allows",
+    "stray": "files no layout claims: Spark `_SUCCESS` markers in Sailthru's event folders (the generated "
+    "feeds.yml's Sailthru feed lists them under `ignore:`)",
 }
 ALL_QUIRKS = frozenset(QUIRKS)
 

@@ -8,7 +8,9 @@ to a local file. The core then loads it like any file; attribute and tag headers
 Which windows: each export becomes one RemoteFile whose URI names its window,
 `apsis://<host>/emails/reports/<start>_<end>.csv.gz`, so the ledger (`loader.files`) is the only state: the
 windows already loaded (or quarantined) are covered, and a run asks for the gaps between `api.start_at` and
-now (or `api.until`). A gap longer than `max_window_days` is split; a window the vendor answers with status
+now less `api.settle_minutes` (or `api.until`, if earlier). A gap after loaded windows starts
+`api.overlap_hours` earlier: events APSIS files late land in the overlap, and their duplicates collapse in the
+mart on (correlation_id, type). A gap longer than `max_window_days` is split; a window the vendor answers with status
 `error` (too large a file) is retried as two halves until it fits.
 
 Failures it survives: a token that expires (renewed before `expires_in` runs out, and again on any 401), 429
@@ -124,6 +126,17 @@ def gaps(origin: datetime, end: datetime, covered: Iterable[Window]) -> list[Win
     if cursor < end:
         out.append((cursor, end))
     return [(s, e) for s, e in out if e - s >= timedelta(seconds=1)]
+
+
+def with_overlap(
+    origin: datetime, windows: list[Window], covered: Iterable[Window], overlap: timedelta
+) -> list[Window]:
+    """Each gap that follows loaded windows starts `overlap` earlier (never before `origin`), so events the
+    vendor filed after an earlier window was exported are read again; their duplicates collapse in the mart."""
+    if not overlap:
+        return windows
+    ends = [stop for _, stop in covered]
+    return [(max(origin, start - overlap), end) if start in ends else (start, end) for start, end in windows]
 
 
 def split(window: Window, max_len: timedelta) -> list[Window]:
@@ -526,10 +539,13 @@ class ApsisTransport:
                 )
             origin = min(s for s, _ in self.covered)
         now = (self.now or datetime.now(UTC)).replace(microsecond=0)
-        until = getattr(self.api, "until", None)
-        end = min(parse_time(until), now) if until else now
+        settled = now - timedelta(minutes=self.api.settle_minutes)  # later events may still be filed
+        until = self.api.until
+        end = min(parse_time(until), settled) if until else settled
         max_len = timedelta(days=self.api.max_window_days)
-        return [part for gap in gaps(origin, end, self.covered) for part in split(gap, max_len)]
+        wanted = with_overlap(origin, gaps(origin, end, self.covered), self.covered,
+                              timedelta(hours=self.api.overlap_hours))  # fmt: skip
+        return [part for gap in wanted for part in split(gap, max_len)]
 
     def list(self) -> list[RemoteFile]:
         """Run the exports, `parallel` at a time (the vendor builds them slowly; 429 keeps us within its limit)."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Layout, Route, Sniffed, sniff
+from .base import Layout, Route, Sniffed, Vouched, sniff
 
-__all__ = ["Layout", "Route", "Sniffed", "get_layout", "sniff"]
+__all__ = ["Layout", "Route", "Sniffed", "Vouched", "get_layout", "sniff"]
 
 
 def get_layout(vendor: str, options: dict[str, Any] | None = None) -> Layout:

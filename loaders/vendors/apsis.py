@@ -71,10 +71,18 @@ def bounce_class(code: int) -> str | None:
     return None
 
 
+# [doc] default columns every export has; without them a row has no key, no kind, no contact or no time
+REQUIRED = ("correlation_id", "type", "address", "server_time")
+
+
 class ApsisLayout(Layout):
     """Every `apsis-email-events-<start>_<end>.csv[.gz]` under the feed -> `apsis__email_events`."""
 
     vendor = VENDOR
+    required = {TABLE: REQUIRED}
+
+    def unclaimed(self, relpath: str) -> str:
+        return "not an export file name: apsis-email-events-<start>_<end>.csv[.gz] (UTC, YYYYmmddTHHMMSSZ)"
 
     def route(self, relpath: str) -> Route | None:
         name = relpath.rsplit("/", 1)[-1]

@@ -78,16 +78,41 @@ def sniff(path: Path) -> Sniffed:
         return Sniffed(None, is_gzip)
     if text[:1] in (b"{", b"["):
         return Sniffed("json", is_gzip)
-    first_line = text.split(b"\n", 1)[0]
-    if first_line.count(b"\t") > first_line.count(b","):
-        return Sniffed("tsv", is_gzip)
-    return Sniffed("csv", is_gzip)
+    return Sniffed(delimited_format(text.split(b"\n", 1)[0]), is_gzip)
+
+
+def delimited_format(header: bytes) -> str:
+    """'tsv' or 'csv' from a header line: the delimiter that splits it more often outside double quotes.
+
+    The one place where a delimited file's delimiter is decided from its content (a vendor may name a TSV
+    file `.csv`); a single-column header has neither and reads as CSV.
+    """
+    outside = header.split(b'"')[::2]  # the parts between quoted fields
+    tabs = sum(part.count(b"\t") for part in outside)
+    commas = sum(part.count(b",") for part in outside)
+    return "tsv" if tabs > commas else "csv"
+
+
+@dataclass(frozen=True)
+class Vouched:
+    """One data file a control file vouches for: its name, its row count, and lineage values that the
+    rows of that file carry into raw (column name -> value)."""
+
+    file: str
+    rows: int
+    lineage: dict[str, str | None] = field(default_factory=dict)
 
 
 class Layout:
-    """Base class: a vendor module subclasses it and fills in `route`."""
+    """Base class: a vendor module subclasses it and fills in `route` (and `unclaimed` to say why not)."""
 
     vendor: str = ""
+    # True: the core loads a data file only once a control file (kind 'control') vouches for it, and checks
+    # the rows it reads against the control file's count; the layout then implements `parse_control`.
+    control_gated: bool = False
+    # raw table -> the columns (lower case) a file of that table cannot lack; a file without one of them is
+    # quarantined, not loaded (its rows could not be placed: no key, no time, no kind of event)
+    required: dict[str, tuple[str, ...]] = {}
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = options or {}
@@ -95,6 +120,18 @@ class Layout:
     def route(self, relpath: str) -> Route | None:
         raise NotImplementedError
 
+    def unclaimed(self, relpath: str) -> str:
+        """Why `route` gives None for this path: one line, for the ledger and the load summary."""
+        return f"not in the {self.vendor} layout"
+
     def table_for(self, route: Route, fmt: str | None) -> str:
         """The raw table once the content's format is known (a vendor may keep formats apart)."""
         return route.table
+
+    def required_columns(self, table: str) -> tuple[str, ...]:
+        """The columns a file landing in `table` cannot lack (see `required`)."""
+        return self.required.get(table, ())
+
+    def parse_control(self, data: bytes) -> list[Vouched]:
+        """The data files a control file vouches for (control-gated layouts only); ValueError if unreadable."""
+        raise NotImplementedError(f"{self.vendor}: no control files in this layout")

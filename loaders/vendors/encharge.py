@@ -68,8 +68,15 @@ def landing_path(now: datetime, token: str) -> str:
     return f"dt={now:%Y-%m-%d}/encharge-events-{now:{STAMP}}-{token}.ndjson"
 
 
+REQUIRED = ("event", "timestamp")  # [doc] what happened and when; the rest may be empty
+
+
 class EnchargeLayout(Layout):
     vendor = VENDOR
+    required = {TABLE: REQUIRED}
+
+    def unclaimed(self, relpath: str) -> str:
+        return "not a landed file: dt=<YYYY-MM-DD>/encharge-events-<YYYYmmddTHHMMSS>-<8 hex>.ndjson[.gz]"
 
     def route(self, relpath: str) -> Route | None:
         segments = relpath.split("/")

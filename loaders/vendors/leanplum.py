@@ -96,8 +96,19 @@ def file_name(day: date, seq: int, fmt: str = "json", gzip: bool = False) -> str
     return f"leanplum-events-{day:%Y%m%d}-{seq:05d}.{ext}{'.gz' if gzip else ''}"
 
 
+# [doc] every event record has event_id (the dedupe key) and name (its type); JSON puts the time and the
+# user in `properties`, Parquet in top-level `time` and `user_id`
+REQUIRED = {EVENTS_TABLE: ("event_id", "name", "properties"), PARQUET_TABLE: ("event_id", "name", "time")}
+
+
+def _marker(name: str) -> bool:
+    """Hadoop and Spark side files (`_SUCCESS`, `_committed_x`, `.part-0.crc`) hold no events."""
+    return name.startswith(("_", "."))
+
+
 class LeanplumLayout(Layout):
     vendor = VENDOR
+    required = REQUIRED
 
     def route(self, relpath: str) -> Route | None:
         parts = hive_partitions(relpath)
@@ -105,9 +116,17 @@ class LeanplumLayout(Layout):
             return None
         name = relpath.rsplit("/", 1)[-1]
         fmt = format_from_name(name)
-        if fmt not in (None, "json", "parquet"):
+        if fmt not in (None, "json", "parquet") or _marker(name):
             return None
         return Route(table=EVENTS_TABLE, fmt=fmt, partitions={"dt": parts["dt"]})
 
     def table_for(self, route: Route, fmt: str | None) -> str:
         return PARQUET_TABLE if fmt == "parquet" else route.table
+
+    def unclaimed(self, relpath: str) -> str:
+        if "dt" not in hive_partitions(relpath):
+            return "not in a dt=<date>/ folder, where Leanplum writes its files"
+        name = relpath.rsplit("/", 1)[-1]
+        if _marker(name):
+            return "a marker or hidden file (name starts with '_' or '.'), not events"
+        return f"a {format_from_name(name)} file: Leanplum sends JSON or Parquet"

@@ -127,6 +127,17 @@ _CLIENT = re.compile(r"^client_id=([^/=]+)$")
 _HR_CLIENT = re.compile(r"^hr=(\d{2})client_id=([^/=]+)$")  # the seed's printed form, no slash
 
 
+# The columns a file of a known table cannot lack: its key and, for events, its time [doc]
+REQUIRED: dict[str, tuple[str, ...]] = {
+    **{raw_table(t): ("message_id", "event_time") for t in EMAIL_EVENT_TABLES},
+    raw_table(MOBILE_TABLE): ("event_time", "status"),
+    raw_table("campaign"): ("campaign_id",),
+    raw_table("template"): ("template_id",),
+    raw_table("label"): ("label_id",),
+    raw_table("lifecycle_optimizer_flow"): ("flow_id",),
+}
+
+
 class SailthruLayout(Layout):
     """`[prefix/]<table>/dt=<yyyymmdd>/[hr=<hh>/]client_id=<id>/<file>.csv` -> `sailthru__<table>`.
 
@@ -135,11 +146,12 @@ class SailthruLayout(Layout):
     """
 
     vendor = VENDOR
+    required = REQUIRED
 
     def route(self, relpath: str) -> Route | None:
         segments = relpath.split("/")
         name = segments[-1]
-        if format_from_name(name) not in ("csv", None) or name.startswith("."):
+        if format_from_name(name) != "csv" or name.startswith((".", "_")):
             return None
         folders = segments[:-1]
         for i, seg in enumerate(folders):
@@ -158,3 +170,11 @@ class SailthruLayout(Layout):
                 return None
             return Route(table=raw_table(folders[i - 1]), fmt="csv", partitions=parts)
         return None
+
+    def unclaimed(self, relpath: str) -> str:
+        name = relpath.rsplit("/", 1)[-1]
+        if format_from_name(name) != "csv" or name.startswith((".", "_")):
+            return (
+                "not a .csv data file (Sailthru sends part-<id>.csv; markers and hidden files hold no rows)"
+            )
+        return "not under <table>/dt=<yyyymmdd>/[hr=<hh>/]client_id=<id>/, where Sailthru writes its files"

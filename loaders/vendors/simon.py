@@ -1,6 +1,7 @@
 """Simon Data flow data feeds: `<path>/<year>/<month>/<day>/<client>_<flow>_<operation>_<random>_<YmdHMS>.<ext>`.
 
-[doc] CSV or JSONL (TSV [guess]) chosen per feed; a control file `control_<data file name>.json` per data file
+[doc] CSV, TSV or JSONL chosen per feed, named `.csv` or `.jsonl` (a TSV file is a `.csv`: its delimiter is
+read from its content); folders padded or not (`2024/3/7`); a control file `control_<data file name>.json` per data file
 holding the data file's row count, which a loader checks before loading it; the vendor may later send one
 control file listing many data files. Columns: identifier (email, or its SHA-256 hex with identity hashing),
 timestamp (`2017-03-14 17:54:13`, time of export), segment_name, flow_name, action, variant, operation
@@ -14,32 +15,59 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from .base import Layout, Route
+from .base import Layout, Route, Vouched
 
 VENDOR = "simon"
 TABLE = "simon__flow_events"
 COLUMNS = ["identifier", "timestamp", "segment_name", "flow_name", "action", "variant", "operation"]
+# [doc] identifier, timestamp and operation: without them a row has no contact, no time or no meaning
+REQUIRED = ("identifier", "timestamp", "operation")
 OPERATIONS = ("add", "remove")
 OPERATION_EVENT_TYPE = {"add": "segment_added", "remove": "segment_removed"}
-EXTENSIONS = {"csv": "csv", "tsv": "tsv", "jsonl": "json"}  # extension -> loader format
+# extension -> loader format; None: delimited text whose delimiter the content decides ([doc] the document
+# offers TSV but names only `.csv` and `.jsonl`, so a TSV file comes as `.csv`). `.tsv` is accepted too.
+EXTENSIONS: dict[str, str | None] = {"csv": None, "tsv": None, "jsonl": "json"}
+# the extension a file of each chosen data format carries [doc]: TSV under `.csv`
+EXTENSION_OF_FORMAT = {"csv": "csv", "tsv": "csv", "jsonl": "jsonl"}
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 CONTROL_PREFIX = "control_"
+LINEAGE = ("_control_flow_id", "_control_flow_name")  # the control file's flow_ID and flow_name, per row
 
-_DATA_NAME = re.compile(
-    r"^(?P<client>[A-Za-z0-9-]+(?:_[A-Za-z0-9-]+)*?)_(?P<flow>[A-Za-z0-9-]+)_(?P<operation>[a-z]+)"
-    r"_(?P<random>[A-Za-z0-9]+)_(?P<stamp>\d{14})\.(?P<ext>csv|tsv|jsonl)$"
-)
-_DAY = re.compile(r"^\d{4}$|^\d{2}$")
+# [doc] `client_flow_operation_random_YmdHMS.<ext>`: flow names and random parts may hold any character but
+# `/` (spaces, underscores), so only the stamp and the extension anchor the name; the rest is split
+# best-effort (the operation is the last `_add_`/`_remove_`, when there is one).
+_DATA_NAME = re.compile(r"^(?P<head>[^/]+)_(?P<stamp>\d{14})\.(?P<ext>csv|tsv|jsonl)$", re.IGNORECASE)
+_HEAD = re.compile(r"^(?P<client>[^_]+)_(?P<flow>.+)_(?P<operation>add|remove)_(?P<random>.+)$")
+_HEAD_ANY = re.compile(r"^(?P<client>[^_]+)_(?P<flow>.+)_(?P<operation>[^_]+)_(?P<random>[^_]+)$")
+_YEAR, _NUMBER = re.compile(r"^\d{4}$"), re.compile(r"^\d{1,2}$")
 
 
-def folder_for(path: str, day: date) -> str:
+def folder_for(path: str, day: date, padded: bool = True) -> str:
+    """`<path>/<year>/<month>/<day>` [doc]; the document does not say whether month and day are padded."""
     prefix = f"{path.strip('/')}/" if path.strip("/") else ""
-    return f"{prefix}{day:%Y}/{day:%m}/{day:%d}"
+    if padded:
+        return f"{prefix}{day:%Y}/{day:%m}/{day:%d}"
+    return f"{prefix}{day.year}/{day.month}/{day.day}"
+
+
+def day_of_folders(folders: list[str]) -> date | None:
+    """The day of `.../<year>/<month>/<day>` (padded or not), or None when the last three folders are not one."""
+    if len(folders) < 3:
+        return None
+    year, month, day = folders[-3:]
+    if not (_YEAR.match(year) and _NUMBER.match(month) and _NUMBER.match(day)):
+        return None
+    try:
+        return date(int(year), int(month), int(day))
+    except ValueError:
+        return None
 
 
 def data_file_name(client: str, flow: str, operation: str, random: str, at: datetime, ext: str) -> str:
     if ext not in EXTENSIONS:
         raise ValueError(f"Simon data files are .csv, .tsv or .jsonl, not .{ext}")
+    if any("/" in part for part in (client, flow, operation, random)):
+        raise ValueError("a Simon file name part cannot hold '/'")
     return f"{client}_{flow}_{operation}_{random}_{at:%Y%m%d%H%M%S}.{ext}"
 
 
@@ -55,8 +83,15 @@ def data_name_of_control(control_file: str) -> str | None:
 
 
 def parse_data_name(name: str) -> dict[str, str] | None:
+    """client, flow, operation, random, stamp, ext of a data file name; None when it is not one."""
     match = _DATA_NAME.match(name)
-    return match.groupdict() if match else None
+    if not match:
+        return None
+    head = match.group("head")
+    parts = _HEAD.match(head) or _HEAD_ANY.match(head)
+    if parts is None:
+        return None  # fewer than the four parts before the stamp
+    return {**parts.groupdict(), "stamp": match.group("stamp"), "ext": match.group("ext").lower()}
 
 
 @dataclass(frozen=True)
@@ -71,6 +106,11 @@ class ControlEntry:
     flow_id: str
     flow_name: str
     file_type: str
+
+    def vouched(self) -> Vouched:
+        """What the loader needs: the file, its rows, and the flow it belongs to as lineage columns."""
+        lineage = dict(zip(LINEAGE, (self.flow_id or None, self.flow_name or None), strict=True))
+        return Vouched(self.file, self.rows, lineage)
 
 
 class ControlFileError(ValueError):
@@ -124,7 +164,7 @@ def parse_control(data: bytes) -> list[ControlEntry]:
                 bucket=str(item.get("bucket") or ""),
                 path=str(item.get("path") or ""),
                 rows=rows,
-                flow_id=str(item.get("flow_ID", item.get("flow_id", ""))),
+                flow_id=str(item.get("flow_ID", item.get("flow_id")) or ""),
                 flow_name=str(item.get("flow_name") or ""),
                 file_type=str(item.get("file_type") or ""),
             )
@@ -133,26 +173,35 @@ def parse_control(data: bytes) -> list[ControlEntry]:
 
 
 class SimonLayout(Layout):
-    """Data files -> `simon__flow_events` (format by extension, confirmed by sniffing); control files -> kind
-    'control' (fmt None). Partitions: year, month, day of the folder."""
+    """Data files -> `simon__flow_events` (delimiter or JSON decided by the content); control files -> kind
+    'control' (fmt None). Partitions: year, month, day of the folder, zero-padded whatever the folder's form."""
 
     vendor = VENDOR
     control_gated = True  # the core loads a data file only with its control file, and checks `rows`
+    required = {TABLE: REQUIRED}
 
-    @staticmethod
-    def parse_control(data: bytes) -> list[ControlEntry]:
-        return parse_control(data)
+    def parse_control(self, data: bytes) -> list[Vouched]:
+        return [entry.vouched() for entry in parse_control(data)]
 
     def route(self, relpath: str) -> Route | None:
         segments = relpath.split("/")
         name = segments[-1]
-        folders = segments[:-1]
-        if len(folders) < 3 or not all(_DAY.match(s) for s in folders[-3:]) or len(folders[-3]) != 4:
+        day = day_of_folders(segments[:-1])
+        if day is None:
             return None
-        parts = {"year": folders[-3], "month": folders[-2], "day": folders[-1]}
+        parts = {"year": f"{day:%Y}", "month": f"{day:%m}", "day": f"{day:%d}"}
         if data_name_of_control(name) is not None:
             return Route(table=TABLE, fmt=None, partitions=parts, kind="control")
         parsed = parse_data_name(name)
         if parsed is None:
             return None
         return Route(table=TABLE, fmt=EXTENSIONS[parsed["ext"]], partitions=parts)
+
+    def unclaimed(self, relpath: str) -> str:
+        segments = relpath.split("/")
+        if day_of_folders(segments[:-1]) is None:
+            return "not in a <path>/<year>/<month>/<day>/ folder, where Simon writes its files"
+        return (
+            "not a Simon file name: data files are <client>_<flow>_<operation>_<random>_<YmdHMS>.csv or "
+            ".jsonl, control files control_<data file name>.json"
+        )
