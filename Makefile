@@ -12,7 +12,7 @@ MARTS ?= $(patsubst %.duckdb,%_marts.duckdb,$(ENGAGEMENT_DUCKDB))
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml loaders/_jsonkeys.c
+$(STAMP): pyproject.toml loaders/_jsonkeys.c loaders/_csvcount.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,spark]'
 	touch $(STAMP)

@@ -1,10 +1,11 @@
 """`feeds`: one entry point. Exit codes: 0 all loaded, 1 some files quarantined, rows rejected or files
-unrecognized, 2 configuration
-or connection, 75 the warehouse is busy (another process writes it: try again, or pass --wait), 130/143
-interrupted (Ctrl-C / SIGTERM; the run is recorded in loader.loads as interrupted)."""
+unrecognized, 2 configuration or connection, 74 the environment (disk full, I/O error, corrupt or read-only
+warehouse), 75 the warehouse is busy (another process writes it: try again, or pass --wait), 130/143 interrupted
+(Ctrl-C / SIGTERM; the run is recorded in loader.loads as interrupted)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -33,6 +34,9 @@ console = Console(stderr=True)
 out = Console()
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_CONFIG, EXIT_BUSY = 0, 1, 2, 75
+EXIT_ENVIRONMENT = (
+    74  # sysexits' EX_IOERR: disk full, I/O error, lost transaction, corrupt/read-only warehouse
+)
 UNRECOGNIZED_SHOWN = 20  # lines per feed in the load summary; `feeds status` lists every one
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="feeds.yml to read.")]
@@ -144,6 +148,7 @@ def load(
     as_json: JsonOpt = False,
 ) -> None:
     """Load every new or changed file of the configured feeds into raw tables, exactly once."""
+    from .core import EnvironmentFailure, environment_problem
     from .status import ledger_summary, write_snapshot
     from .warehouse import WarehouseLocked, connect
 
@@ -157,6 +162,11 @@ def load(
         con = connect(cfg.duckdb_path, cfg.settings.memory_limit, cfg.settings.threads, wait=wait)
     except WarehouseLocked as exc:
         raise fail(str(exc), EXIT_BUSY) from None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:  # a corrupt, read-only or full warehouse: the environment's, one line
+        problem = environment_problem(exc) or str(exc).split("\n")[0]
+        raise fail(f"{cfg.duckdb_path}: {problem}", EXIT_ENVIRONMENT) from None
     signal.signal(signal.SIGTERM, _on_sigterm)
     vendors = {f.name: f.vendor for f in cfg.feeds}
     summary = ledger_summary(con, vendors)
@@ -167,11 +177,19 @@ def load(
     except KeyboardInterrupt as exc:  # recorded in loader.loads as interrupted by the loader
         print(f"{stamp()} interrupted; recorded in loader.loads as interrupted", file=sys.stderr, flush=True)
         raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
+    except EnvironmentFailure as exc:
+        raise fail(
+            f"{exc} -- the machine, not a file: nothing was quarantined and what committed stays; "
+            "free space or fix the disk, then run again",
+            EXIT_ENVIRONMENT,
+        ) from None
     finally:
         try:
-            write_snapshot(cfg.duckdb_path, ledger_summary(con, vendors))
+            with contextlib.suppress(Exception):  # after an environment failure the ledger may be unreadable
+                write_snapshot(cfg.duckdb_path, ledger_summary(con, vendors))
         finally:
-            con.close()
+            with contextlib.suppress(Exception):
+                con.close()
 
     code = EXIT_OK
     if result.failed:

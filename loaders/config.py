@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import difflib
 import os
+import posixpath
 import re
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -75,8 +76,8 @@ class Feed(BaseModel):
     # more columns to hash when hash_emails is on, beyond the vendor's known ones: `col` or `col.json_key`
     email_columns: list[str] = Field(default_factory=list)
     max_decompressed_bytes: int | None = Field(default=None, gt=0)  # overrides settings for this feed
-    max_batch_bytes: int = 1_000_000_000
-    max_batch_files: int = 500
+    max_batch_bytes: int = Field(default=1_000_000_000, ge=1)
+    max_batch_files: int = Field(default=500, ge=1)
     # globs (relative to the uri; `**` spans folders; no `/`: a name in any folder) of files to skip on
     # purpose; any other file the vendor's layout does not claim is reported as unrecognized (exit 1)
     ignore: list[str] = Field(default_factory=list)
@@ -114,6 +115,11 @@ class Settings(BaseModel):
     max_decompressed_bytes: int = Field(default=100_000_000_000, gt=0)
     # longest CSV line the tolerant second pass accepts (the first pass stops at DuckDB's 2 MB default)
     max_line_bytes: int = Field(default=64 << 20, ge=1 << 20)
+    # a gzip file may inflate to this many times its size (at least max_decompressed_floor), within the above
+    max_decompressed_ratio: int = Field(default=100, ge=1)
+    max_decompressed_floor: int = Field(default=64 << 20, ge=0)
+    max_header_bytes: int = Field(default=1 << 20, ge=1024)  # a first line longer than this is no header
+    max_columns: int = Field(default=5000, ge=1)  # a header with more columns quarantines its file
     # the raw layer as Parquet objects under file:///path or s3://bucket/prefix instead of DuckDB's raw
     # tables (the ledger stays in the DuckDB file); see loaders/lake/sink.py
     lake: str | None = None
@@ -240,11 +246,20 @@ def parse_config(data: Any, source: str = "feeds.yml") -> Config:
         problems += [_describe(err, feeds_raw, source) for err in exc.errors()]
         raise ConfigError(*problems) from None
     seen: set[str] = set()
+    locations: dict[str, str] = {}
     for feed in config.feeds:
         if feed.name in seen:
             problems.append(f"feed {feed.name!r}: key 'name': used by two feeds")
         seen.add(feed.name)
         problems += _check_references(feed)
+        where = location_key(feed.uri)
+        for other, there in locations.items():
+            if where == there or where.startswith(there + "/") or there.startswith(where + "/"):
+                problems.append(
+                    f"feed {feed.name!r}: key 'uri': {feed.uri} is the location of feed {other!r} (or inside "
+                    "it); two feeds over one folder would load its files twice"
+                )
+        locations[feed.name] = where
     problems += _check_warehouse(config, source)
     if problems:
         raise ConfigError(*problems)
@@ -259,6 +274,16 @@ def _check_warehouse(config: Config, source: str) -> list[str]:
         return []
     where = "environment variable ENGAGEMENT_DUCKDB" if os.environ.get("ENGAGEMENT_DUCKDB") else source
     return [f"{where}: key 'settings.duckdb': {config.duckdb_path}: {problem}"]
+
+
+def location_key(uri: str) -> str:
+    """A feed's location, one spelling for one place: a local path resolved (`a/../a`, symlinks), a remote
+    URI's scheme and host lower-cased, its path normalised, no trailing slash."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return "file://" + os.path.realpath(unquote(parsed.path)).rstrip("/")
+    path = posixpath.normpath(unquote(parsed.path) or "/").rstrip("/")
+    return f"{parsed.scheme}://{parsed.netloc.lower()}{path}"
 
 
 def _check_references(feed: Feed) -> list[str]:
@@ -288,6 +313,12 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file (pass --config PATH)") from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{path}: is a folder, not a configuration file (pass --config PATH/feeds.yml)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the configuration: {exc}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -9,6 +9,7 @@ the others still load.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -29,8 +30,9 @@ from typing import IO
 
 import duckdb
 
-from . import jsonkeys
+from . import csvdialect, csvinspect, csvtolerant, jsonkeys
 from .config import Config, Feed
+from .csvinspect import Inspection
 from .lake.sink import RawSink, open_sink
 from .listing import Listing, note_vendor_files, record_unrecognized, sort_listing
 from .transports import RemoteFile, Transport, TransportError, open_transport, safe_relpath
@@ -52,6 +54,58 @@ class FileRejected(Exception):
     """A file that cannot be loaded as it is; it is quarantined with this message."""
 
 
+class EnvironmentFailure(Exception):
+    """The machine, not the file: disk full, an I/O error, a lost transaction, a corrupt or read-only
+    warehouse. The run stops with this one line; nothing is quarantined and the ledger keeps what committed."""
+
+
+class FileChanged(Exception):
+    """The file disappeared or changed while it was read; it is left for the next run (no ledger entry)."""
+
+
+# what DuckDB and the OS say when the machine, not the file, is at fault
+_ENVIRONMENT_MARKERS = (
+    "no space left",
+    "disk full",
+    "disk quota",
+    "input/output error",
+    "read-only file system",
+    "cannot open database",
+    "database has been invalidated",
+    "no transaction is active",
+    "failed to commit",
+    "could not write file",
+    "could not fsync",
+    "could not truncate",
+    "is not a valid duckdb database",
+    "corrupt",
+    "checksum",
+    "out of memory",
+)
+_ENVIRONMENT_ERRNOS = (28, 5, 30, 122)  # ENOSPC, EIO, EROFS, EDQUOT
+
+
+def environment_problem(exc: BaseException) -> str | None:
+    """The one-line reason when an error is the environment's fault, else None (the file's)."""
+    if isinstance(exc, EnvironmentFailure):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS:
+        return f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+    if isinstance(exc, duckdb.FatalException | duckdb.TransactionException | duckdb.OutOfMemoryException):
+        return str(exc).split("\n")[0]
+    if isinstance(exc, duckdb.Error):
+        message = str(exc).split("\n")[0]
+        if any(m in message.lower() for m in _ENVIRONMENT_MARKERS):
+            return message
+    return None
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back if a transaction is still open (a failed commit has already ended it)."""
+    with contextlib.suppress(duckdb.Error):
+        con.execute("rollback")
+
+
 _fault_hits: dict[str, int] = {}
 _fault_lock = threading.Lock()
 
@@ -59,9 +113,10 @@ _fault_lock = threading.Lock()
 def fault_point(name: str) -> None:
     """Test hook: FEEDS_FAULT=<point>[:<action>][@<n>] acts on the n-th time (default 1st) a run reaches point.
 
-    Actions: none (raise), `kill` (SIGKILL this process: no cleanup, no rollback), `pause` (create the file
-    named by FEEDS_FAULT_PAUSE_FILE, then wait until a test deletes it). Points: after_localize, after_schema,
-    after_insert, before_commit, after_commit.
+    Actions: none (raise), `kill` (SIGKILL this process: no cleanup, no rollback), `diskfull` (DuckDB's
+    error for a full disk), `pause` (create the file
+    named by FEEDS_FAULT_PAUSE_FILE, then wait until a test deletes it). Points: after_list, after_localize,
+    after_schema, after_insert, before_commit, after_commit.
     """
     spec = os.environ.get("FEEDS_FAULT", "")
     if not spec:
@@ -76,6 +131,10 @@ def fault_point(name: str) -> None:
         return
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if (
+        action == "diskfull"
+    ):  # what DuckDB says when the warehouse's disk is full (for machines without tmpfs)
+        raise duckdb.IOException('Could not write file "warehouse": No space left on device')
     if action == "pause":
         marker = Path(os.environ["FEEDS_FAULT_PAUSE_FILE"])
         marker.write_text(str(os.getpid()))
@@ -95,6 +154,7 @@ class PendingFile:
     local: Path | None = None
     fmt: str | None = None
     gzip: bool = False
+    inspection: Inspection | None = None  # a CSV file's dialect and independent record count
     lineage: dict[str, str | None] = field(default_factory=dict)  # per-file columns a control file vouched
     required: tuple[str, ...] = ()  # columns the file cannot lack (its layout's, for its raw table)
     header: list[str] | None = None  # the file's own columns, once a reader has looked
@@ -107,6 +167,8 @@ class FeedResult:
     files_loaded: int = 0
     files_quarantined: int = 0
     files_waiting: int = 0
+    files_changed: int = 0  # vanished or changed while read: not in the ledger, taken by the next run
+    files_unreadable: int = 0  # listed but not readable (dangling link, loop, name not UTF-8): reported
     rows: int = 0
     rows_rejected: int = 0
     bytes: int = 0
@@ -126,7 +188,9 @@ class RunResult:
 
     @property
     def quarantined(self) -> int:
-        return sum(f.files_quarantined for f in self.feeds)
+        """Files that did not load for a reason of their own (the exit code tells): quarantined, unreadable
+        in the listing, or changed while read."""
+        return sum(f.files_quarantined + f.files_unreadable + f.files_changed for f in self.feeds)
 
     @property
     def rejected(self) -> int:
@@ -165,10 +229,14 @@ def utcnow() -> datetime:
 
 
 def ledger_state(con: duckdb.DuckDBPyConnection, feed: str) -> dict[str, dict[str, str]]:
-    """uri -> {version: status} for the loaded and quarantined versions of a feed's files."""
+    """uri -> {version: status} for the loaded and quarantined file versions.
+
+    A file is known by its URI, whatever feed loaded it: a renamed feed keeps its history, and a file is never
+    loaded twice under two feed names (the transports give one URI per file, however the feed spells its own).
+    """
+    del feed  # kept in the signature: callers name the feed they plan
     rows = con.execute(
-        f"select uri, version, status from {META_SCHEMA}.files where feed = ? and status in ('loaded', 'quarantined')",
-        [feed],
+        f"select uri, version, status from {META_SCHEMA}.files where status in ('loaded', 'quarantined')"
     ).fetchall()
     state: dict[str, dict[str, str]] = {}
     for uri, version, status in rows:
@@ -404,11 +472,23 @@ def _ensure_table(
 ) -> None:
     """Create the raw table if new, add every column it lacks, and log each new column (schema drift)."""
     existing = table_columns(con, RAW_SCHEMA, table)
-    if not existing:
-        lineage = ", ".join(f"{quote_ident(n)} {t}" for n, t in LINEAGE_COLUMNS.items())
-        con.execute(f"create table {raw_table(table)} ({lineage})")
-        existing = {n.lower(): n for n in LINEAGE_COLUMNS}
     now = utcnow()
+    if not existing:  # a new table: every column in one statement (one ALTER per column costs memory)
+        created: dict[str, str] = {n.lower(): n for n in LINEAGE_COLUMNS}
+        wanted = list(LINEAGE_COLUMNS.items())
+        for name, ctype in columns:
+            if name.lower() not in created:
+                created[name.lower()] = name
+                wanted.append((name, ctype))
+        defs = ", ".join(f"{quote_ident(n)} {t}" for n, t in wanted)
+        con.execute(f"create table {raw_table(table)} ({defs})")
+        new = wanted[len(LINEAGE_COLUMNS) :]
+        if new:
+            con.executemany(
+                f"insert into {META_SCHEMA}.schema_changes values (?, ?, ?, ?, ?, ?)",
+                [[table, name, ctype, first_uri, load_id, now] for name, ctype in new],
+            )
+        return
     for name, ctype in columns:
         if name.lower() in existing:
             continue
@@ -591,7 +671,7 @@ def apply_schema(con: duckdb.DuckDBPyConnection, prepared: Sequence[Prepared], l
                 _ensure_table(con, p.table, p.columns, p.files[0].remote.uri, load_id)
         con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        _rollback(con)
         raise
 
 
@@ -619,8 +699,8 @@ def load_batch(
         if replaced:
             con.execute(
                 f"update {META_SCHEMA}.files set status = 'replaced' where status = 'loaded'"
-                " and feed = $feed and uri in (select unnest($u))",
-                {"feed": files[0].feed.name, "u": replaced},
+                " and uri in (select unnest($u))",
+                {"u": replaced},
             )
         if sink is not None:
             counts = sink.write(con, batch, load_id)
@@ -678,7 +758,7 @@ def load_batch(
         fault_point("before_commit")
         con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        _rollback(con)
         raise
     fault_point("after_commit")
     return counts
@@ -700,13 +780,16 @@ def csv_header(f: PendingFile) -> list[str]:
         header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delim, quotechar='"'))
     except (StopIteration, csv.Error) as exc:
         raise FileRejected(f"{f.remote.uri}: no readable header line ({exc or 'empty'})") from None
+    return column_names(header, f.remote.uri)
+
+
+def column_names(header: list[str], uri: str) -> list[str]:
+    """DuckDB's names for a header's fields: trimmed; empty -> column<i>; repeats in any case get _1, _2 ..."""
     names: list[str] = []
     seen: dict[str, int] = {}
     for i, raw in enumerate(header):
         if "\x00" in raw or any("\udc80" <= ch <= "\udcff" for ch in raw):
-            raise FileRejected(
-                f"{f.remote.uri}: the header line is not UTF-8 text; re-send the file as UTF-8"
-            )
+            raise FileRejected(f"{uri}: the header line is not UTF-8 text; re-send the file as UTF-8")
         name = raw.strip() or f"column{i}"
         n = seen.get(name.lower(), 0)
         seen[name.lower()] = n + 1
@@ -715,80 +798,91 @@ def csv_header(f: PendingFile) -> list[str]:
 
 
 def prepare_tolerant(
-    con: duckdb.DuckDBPyConnection, f: PendingFile, load_id: str, max_line_bytes: int
+    con: duckdb.DuckDBPyConnection, f: PendingFile, load_id: str, max_line_bytes: int, tmp: Path
 ) -> tuple[Prepared, list[str]]:
-    """Read a CSV that the strict pass refused, keeping the good rows and collecting the bad ones.
+    """Read a CSV that the strict reader cannot take as it is, record by record (loaders/csvtolerant.py).
 
-    The header gives the columns (no sniffing: a ragged file defeats the sniffer); DuckDB's store_rejects
-    records each bad line with its reason. The good rows are staged in a temporary table (returned, for the
-    caller to drop) so that `_source_row` can still be the row's number in the file, rejected rows counted.
+    Good records are staged in a clean CSV (their record number first) that DuckDB loads strictly; bad ones
+    become rejects with their line and reason. `_source_row` is each record's number in the file, whatever
+    came before it. Raises FileRejected when the first record cannot be the header.
     """
-    names = f.header = csv_header(f)
-    check_required(con, f)
-    reserved = {*LINEAGE_COLUMNS, *file_columns(f), "_feeds_k"}
-    clash = [n for n in names if n.lower() in reserved]
-    if clash:
+    assert f.local is not None
+    dialect = f.inspection.dialect if f.inspection else csvdialect.documented(f.fmt)
+    unterminated = bool(f.inspection and f.inspection.counts.unterminated)
+    reserved = {*LINEAGE_COLUMNS, *file_columns(f), "_feeds_row"}
+    names: list[str] = []
+
+    def check_header(row: list[str]) -> None:
+        names.extend(column_names(row, f.remote.uri))
+        f.header = names
+        check_required(con, f)
+        clash = [n for n in names if n.lower() in reserved]
+        if clash:
+            raise FileRejected(
+                f"{f.remote.uri}: the header {clash[0]!r} collides with a column the loader adds; "
+                "ask the vendor to rename it"
+            )
+
+    staging = tmp / f"staged-{uuid.uuid4().hex[:12]}.csv"
+    try:
+        with open_local(f) as src:
+            staged = csvtolerant.stage(
+                src,
+                staging,
+                dialect,
+                max_line_bytes,
+                unterminated,
+                check_header,
+                f.inspection.counts.stray_lines if f.inspection else frozenset(),
+            )
+    except csvtolerant.HeaderRejected as exc:
+        staging.unlink(missing_ok=True)
         raise FileRejected(
-            f"{f.remote.uri}: the header {clash[0]!r} collides with a column the loader adds; "
-            "ask the vendor to rename it"
+            f"{f.remote.uri}: {exc}; the file cannot be read without shifting values"
+        ) from None
+    except (OSError, EOFError, zlib.error) as exc:
+        staging.unlink(missing_ok=True)
+        if environment_problem(exc):
+            raise
+        raise FileRejected(f"{f.remote.uri}: cannot read: {exc}") from None
+    total = staged.rows + len(staged.rejects)
+    if staged.wider and staged.wider * 2 > total:
+        staging.unlink(missing_ok=True)
+        raise FileRejected(
+            f"{f.remote.uri}: the header has {len(names)} fields but {staged.wider} of {total} records have "
+            "more: it cannot be this file's header (a delimiter missing from it?); ask the vendor to re-send"
         )
-    tag = uuid.uuid4().hex[:12]
-    staged, rejects_table, scans_table = f"feeds_good_{tag}", f"feeds_rejects_{tag}", f"feeds_scans_{tag}"
-    params: dict[str, object] = {
-        "p": str(f.local),
-        "d": "\t" if f.fmt == "tsv" else ",",
-        "cols": {n: "VARCHAR" for n in names},
-        "rt": rejects_table,
-        "rs": scans_table,
-    }
-    compression = "gzip" if f.gzip else "none"
-    reader = (
-        "read_csv($p, columns = $cols, header = true, auto_detect = false, delim = $d, quote = '\"',"
-        f" escape = '\"', compression = '{compression}', null_padding = false, strict_mode = true,"
-        " encoding = 'utf-8', hive_partitioning = false, store_rejects = true, rejects_table = $rt,"
-        f" rejects_scan = $rs, max_line_size = {int(max_line_bytes)}, buffer_size = {2 * int(max_line_bytes)})"
-    )
-    temps = [staged, rejects_table, scans_table]
-    con.execute(
-        f"create temp table {staged} as select * exclude (ordinality), ordinality as _feeds_k"
-        f" from {reader} with ordinality",
-        params,
-    )
-    found = con.execute(
-        f"select line, string_agg(distinct error_type::varchar || ': ' || error_message, '; '),"
-        f" any_value(csv_line) from {rejects_table} group by line order by line"
-    ).fetchall()
-    rejects = [(int(line), reason, content) for line, reason, content in found]
-    # row k of the staged rows is the k-th row not rejected: k plus the number of rejected rows before it
-    gaps: dict[int, int] = {}
-    for j, (line, _, _) in enumerate(rejects, start=1):
-        gaps[(line - 1) - j] = j  # data row = line - 1 (the header is line 1)
     loaded_at = utcnow()
     qparams: dict[str, object] = {
+        "p": str(staging),
+        "cols": {"_feeds_row": "BIGINT", **{n: "VARCHAR" for n in names}},
         "u": f.remote.uri,
         "v": f.remote.version,
         "load_id": load_id,
         "loaded_at": loaded_at,
-        "ga": list(gaps),
-        "gj": list(gaps.values()),
     }
     parts = []
     for n, (key, value) in enumerate(sorted(file_columns(f).items())):
         qparams[f"k{n}"] = value
         parts.append(f", $k{n}::varchar as {quote_ident(key)}")
+    size = max(int(max_line_bytes), 1 << 20)
     query = (
-        "select g.* exclude (_feeds_k), g._feeds_k + coalesce(m.j, 0) as _source_row,"
+        "select * exclude (_feeds_row), _feeds_row as _source_row,"
         f" $u::varchar as _source_uri, $v::varchar as _file_version{''.join(parts)},"
         " $load_id::varchar as _load_id, $loaded_at::timestamp as _loaded_at"
-        f" from {staged} g asof left join (select unnest($ga::bigint[]) as a, unnest($gj::bigint[]) as j) m"
-        " on g._feeds_k > m.a"
+        " from read_csv($p, columns = $cols, header = false, auto_detect = false, delim = ',', quote = '\"',"
+        " escape = '\"', null_padding = false, strict_mode = true, encoding = 'utf-8',"
+        f" hive_partitioning = false, max_line_size = {size}, buffer_size = {2 * size})"
     )
     columns = [(n, "VARCHAR") for n in names] + [(k, "VARCHAR") for k in sorted(file_columns(f))]
     query = with_email_hashing(query, qparams, columns, f.feed, f.route.table)
-    note = None
-    if rejects:
-        note = f"{len(rejects)} rows rejected (loader.rejects), the other rows loaded"
-    return Prepared([f], query, qparams, columns, loaded_at, rejects, note), temps
+    notes = []
+    if staged.rejects:
+        notes.append(f"{len(staged.rejects)} rows rejected (loader.rejects), the other rows loaded")
+    if dialect != csvdialect.documented(f.fmt):
+        notes.append(f"dialect detected: {dialect.describe()}")
+    prepared = Prepared([f], query, qparams, columns, loaded_at, staged.rejects, "; ".join(notes) or None)
+    return prepared, [str(staging)]
 
 
 # ---------------------------------------------------------------- content checks before reading
@@ -800,7 +894,7 @@ _DEFLATE_MAX_RATIO = 1032
 def content_problem(f: PendingFile, limit: int) -> str | None:
     """Why a file must not be read at all (binary where text is expected, too large decompressed), or None."""
     assert f.local is not None
-    if f.fmt in ("csv", "tsv", "json"):
+    if f.fmt == "json":  # a CSV file's NUL bytes are found by its inspection (they reject their rows)
         try:
             with open_local(f) as fh:
                 sample = fh.read(8192)
@@ -843,6 +937,40 @@ class BatchValidationError(Exception):
     def __init__(self, bad: dict[str, str]) -> None:
         super().__init__("; ".join(f"{u}: {m}" for u, m in bad.items()))
         self.bad = bad
+
+
+class RecountMismatch(BatchValidationError):
+    """The strict reader loaded another number of rows than the file's records: the batch is rolled back and
+    those files get the tolerant pass (which accounts for each record, or quarantines with both counts)."""
+
+    @staticmethod
+    def message(rows: int, rejected: int, expected: int) -> str:
+        got = f"{rows} rows loaded + {rejected} rejected" if rejected else f"{rows} rows read"
+        return (
+            f"{got}, but the file holds {expected} records (counted by a separate pass that follows "
+            "its quoting); nothing of it is loaded: fix or re-send the file"
+        )
+
+
+def _why_tolerant(f: PendingFile) -> str:
+    """Why a CSV file skips the strict reader, for the message should even the tolerant pass fail."""
+    assert f.inspection is not None
+    c, d = f.inspection.counts, f.inspection.dialect
+    reasons = []
+    if d != csvdialect.documented(f.fmt):
+        reasons.append(f"read in the dialect detected: {d.describe()}")
+    if c.header_lines > 1 or c.header_stray:
+        reasons.append("the header line has an unbalanced quote")
+    if c.bad_fields:
+        reasons.append(f"{c.bad_fields} records with another field count than the header")
+    if c.nul_records:
+        reasons.append(f"{c.nul_records} records with NUL bytes")
+    if c.stray_records:
+        reasons.append(f"{c.stray_records} records with a stray quote")
+    if c.unterminated:
+        reasons.append("a quote left open at the end of the file")
+    where = f" (first at line {c.first_bad_line})" if c.first_bad_line else ""
+    return f"{f.remote.uri}: " + "; ".join(reasons) + where
 
 
 def quarantine(con: duckdb.DuckDBPyConnection, f: PendingFile, load_id: str, error: str) -> None:
@@ -896,6 +1024,8 @@ class Loader:
         # CSV files the strict pass refused, for the tolerant pass after the parallel inserts: it may add
         # columns, and ALTER TABLE must not race the other batches' inserts
         self._deferred: list[tuple[PendingFile, str]] = []
+        self._tmp = Path(tempfile.gettempdir())  # the run's scratch folder (staged CSV of the tolerant pass)
+        self._transport_now: Transport | None = None
 
     def run(self, feed_names: Sequence[str] | None = None) -> RunResult:
         load_id = new_load_id()
@@ -906,8 +1036,16 @@ class Loader:
         try:
             for feed in feeds:
                 self.progress.start_feed(feed.name)
-                results.append(self.load_feed(feed, load_id))
+                try:
+                    results.append(self.load_feed(feed, load_id))
+                except (duckdb.Error, OSError) as exc:
+                    problem = environment_problem(exc)
+                    if problem is None:
+                        raise
+                    raise EnvironmentFailure(problem) from None
                 self.progress.end_feed(results[-1])
+        except EnvironmentFailure:
+            raise
         except BaseException:  # Ctrl-C or SIGTERM: the run is recorded with what it committed
             self._record_interrupted(load_id, feeds, started)
             raise
@@ -948,6 +1086,7 @@ class Loader:
         except TransportError as exc:
             result.errors.append(str(exc))
             return result
+        self._transport_now = transport
         try:
             self._load_from(transport, feed, layout, load_id, result)
         except TransportError as exc:
@@ -976,6 +1115,10 @@ class Loader:
                 result.errors.append(f"{feed.name}: skipped {exc}")
                 continue
             listed.append(remote)
+        for problem in getattr(transport, "problems", []):
+            result.files_unreadable += 1
+            result.notes.append(problem)
+        fault_point("after_list")
         listing = sort_listing(listed, layout, feed.ignore)
         self._report_listing(feed, listing, load_id, result)
         listed = listing.claimed
@@ -984,6 +1127,7 @@ class Loader:
         if layout.control_gated:
             listed = self._gate_on_control_files(transport, feed, layout, listed, load_id, result)
         pending, result.files_seen = plan_feed(self.con, feed, layout, listed, self.retry_quarantined)
+        pending = self._hold_emptied(pending, load_id, result)
         for p in pending:
             p.lineage = self._lineage.get(p.remote.uri, {})
         if not pending:
@@ -993,8 +1137,35 @@ class Loader:
             self._localize(transport, pending, Path(tmp), result, load_id, layout)
             fault_point("after_localize")
             ready = [p for p in pending if p.local is not None]
-            batches = _batches(ready, feed.max_batch_bytes, feed.max_batch_files, self.workers)
+            self._deferred = []
+            strict = []
+            for p in ready:
+                if p.inspection is not None and not p.inspection.strict_ok:
+                    self._deferred.append((p, _why_tolerant(p)))  # DuckDB's strict reader would not fit it
+                else:
+                    strict.append(p)
+            self._tmp = Path(tmp)
+            batches = _batches(strict, feed.max_batch_bytes, feed.max_batch_files, self.workers)
             self._load_batches(batches, load_id, result, layout)
+
+    def _hold_emptied(
+        self, pending: list[PendingFile], load_id: str, result: FeedResult
+    ) -> list[PendingFile]:
+        """A loaded file that comes back empty is suspicious (a failed re-upload, a truncation): it is
+        quarantined and its rows stay, rather than an empty version replacing them."""
+        kept = []
+        for f in pending:
+            if f.replaces and f.remote.size == 0 and not self.retry_quarantined:
+                self._quarantine(
+                    f,
+                    load_id,
+                    result,
+                    f"{f.remote.uri}: was loaded, now 0 bytes: suspicious, so its loaded rows are kept; if the "
+                    "file is really empty now, re-send it with its header, or run with --retry-quarantined",
+                )
+                continue
+            kept.append(f)
+        return kept
 
     def _report_listing(self, feed: Feed, listing: Listing, load_id: str, result: FeedResult) -> None:
         """Files no layout claims go to the ledger and the summary (exit 1); ignored ones are counted; a feed
@@ -1083,6 +1254,46 @@ class Loader:
         result.files_waiting = len(waiting)
         return ready
 
+    def _validator(
+        self, files: Sequence[PendingFile], rejected: int | None = None
+    ) -> Callable[[dict[str, int]], dict[str, str]]:
+        """Checked inside the batch's transaction, before its commit: each file is still the version read
+        (else FileChanged), its rows loaded (+ rejected, for the tolerant pass) equal its independent record
+        count, and a control file's rows. A strict batch that miscounts raises RecountMismatch (its files get
+        the tolerant pass); a tolerant one is quarantined with both counts."""
+        by_uri = {f.remote.uri: f for f in files}
+
+        def validate(counts: dict[str, int]) -> dict[str, str]:
+            changed = [f for f in files if self._has_changed(f)]
+            if changed:
+                raise FileChanged(
+                    "; ".join(
+                        f"{f.remote.uri}: changed or disappeared while read; retried next run"
+                        for f in changed
+                    )
+                )
+            bad = self._check_control_rows(counts) if self._expected_rows else {}
+            recount = {}
+            for uri, rows in counts.items():
+                f = by_uri.get(uri)
+                if f is None or f.inspection is None or uri in bad:
+                    continue
+                expected = f.inspection.counts.records
+                if rows + (rejected or 0) != expected:
+                    recount[uri] = RecountMismatch.message(rows, rejected or 0, expected)
+            if recount and rejected is None:
+                raise RecountMismatch(recount)
+            return {**bad, **recount}
+
+        return validate
+
+    def _has_changed(self, f: PendingFile) -> bool:
+        """Whether a file read in place is no longer the version listed (changed, grown, gone)."""
+        current = getattr(self._transport_now, "current_version", None)
+        if current is None or f.local is None or f.local.name.endswith(".part"):
+            return False  # a fetched copy is the version it was fetched as
+        return current(f.remote) != f.remote.version
+
     def _check_control_rows(self, counts: dict[str, int]) -> dict[str, str]:
         bad = {}
         for uri, rows in counts.items():
@@ -1131,6 +1342,11 @@ class Loader:
             try:
                 sniffed = sniff(f.local)
             except (OSError, EOFError, zlib.error) as exc:  # a broken deflate stream past the magic bytes
+                if isinstance(exc, FileNotFoundError) or self._has_changed(f):
+                    self._changed(
+                        f, result, f"{f.remote.uri}: disappeared while it was read; retried on the next run"
+                    )
+                    continue
                 self._quarantine(f, load_id, result, f"{f.remote.uri}: cannot decompress: {exc}; re-send it")
                 continue
             f.gzip = sniffed.gzip
@@ -1152,6 +1368,45 @@ class Loader:
             problem = content_problem(f, limit)
             if problem is not None:
                 self._quarantine(f, load_id, result, f"{f.remote.uri}: {problem}")
+        csvs = [f for f in pending if f.local is not None and f.remote.size > 0 and f.fmt in ("csv", "tsv")]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            # the C counter and zlib let go of the GIL: files are inspected side by side
+            found = list(pool.map(self._inspect, csvs))
+        for f, outcome in zip(csvs, found, strict=True):
+            if isinstance(outcome, Inspection):
+                f.inspection = outcome
+            elif isinstance(outcome, FileChanged):
+                self._changed(f, result, str(outcome))
+            else:
+                self._quarantine(f, load_id, result, f"{f.remote.uri}: {outcome}")
+
+    def _inspect(self, f: PendingFile) -> Inspection | str | FileChanged:
+        """A CSV file's dialect and record count (see loaders/csvinspect.py), or why it must not be read."""
+        settings = self.config.settings
+        absolute = f.feed.max_decompressed_bytes or settings.max_decompressed_bytes
+        limit = csvinspect.decompressed_limit(
+            f.remote.size, f.gzip, absolute, settings.max_decompressed_ratio, settings.max_decompressed_floor
+        )
+        assert f.local is not None
+        try:
+            return csvinspect.inspect(
+                f.local, f.gzip, f.fmt, limit, settings.max_header_bytes, settings.max_columns
+            )
+        except csvinspect.Refused as exc:
+            return str(exc)
+        except FileNotFoundError:
+            return FileChanged(f"{f.remote.uri}: disappeared while it was read; retried on the next run")
+        except OSError as exc:
+            if environment_problem(exc):
+                raise EnvironmentFailure(f"{f.remote.uri}: {environment_problem(exc)}") from None
+            return f"cannot read: {exc}"
+
+    def _changed(self, f: PendingFile, result: FeedResult, message: str) -> None:
+        """A file that vanished or changed during the read: no ledger entry, so the next run takes it."""
+        f.local = None
+        with self._lock:
+            result.files_changed += 1
+            result.notes.append(message)
 
     def _quarantine(
         self,
@@ -1204,7 +1459,6 @@ class Loader:
         layout: Layout,
         prepare: Callable[[list[PendingFile]], list[Prepared]],
     ) -> None:
-        self._deferred = []
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             prepared = [p for group in pool.map(prepare, batches) for p in group]
         apply_schema(self.con, prepared, load_id)
@@ -1234,6 +1488,12 @@ class Loader:
         self, cur: duckdb.DuckDBPyConnection, f: PendingFile, exc: Exception, load_id: str, result: FeedResult
     ) -> None:
         """One file the strict pass cannot read: a CSV gets the tolerant pass, anything else is quarantined."""
+        problem = environment_problem(exc)
+        if problem:
+            raise EnvironmentFailure(problem) from None
+        if self._has_changed(f):
+            self._changed(f, result, f"{f.remote.uri}: changed or disappeared while read; retried next run")
+            return
         message = str(exc) if isinstance(exc, FileRejected) else describe_error(f, exc)
         if f.fmt in ("csv", "tsv") and not isinstance(exc, FileRejected):
             with self._lock:
@@ -1248,14 +1508,30 @@ class Loader:
         temps: list[str] = []
         try:
             try:
-                prepared, temps = prepare_tolerant(cur, f, load_id, self.config.settings.max_line_bytes)
+                prepared, temps = prepare_tolerant(
+                    cur, f, load_id, self.config.settings.max_line_bytes, self._tmp
+                )
                 apply_schema(cur, [prepared], load_id)
-                validate = self._check_control_rows if self._expected_rows else None
-                counts = load_batch(cur, prepared, load_id, validate, self.sink)
-            except (duckdb.Error, FileRejected) as exc:
+                counts = load_batch(
+                    cur, prepared, load_id, self._validator([f], len(prepared.rejects)), self.sink
+                )
+            except FileChanged as exc:
+                self._changed(f, result, str(exc))
+                return
+            except (duckdb.Error, FileRejected, OSError) as exc:
+                problem = environment_problem(exc)
+                if problem:
+                    raise EnvironmentFailure(problem) from None
+                if self._has_changed(f):
+                    self._changed(
+                        f, result, f"{f.remote.uri}: changed or disappeared while read; retried next run"
+                    )
+                    return
                 second = str(exc).split("\n")[0]
                 if f.local is not None:
-                    second = second.replace(str(f.local), f.remote.uri)
+                    second = second.replace(f"file://{f.local}", f.remote.uri).replace(
+                        str(f.local), f.remote.uri
+                    )
                 self._quarantine(f, load_id, result, f"{first_error} (tolerant pass: {second})", cur)
                 return
             except BatchValidationError as exc:
@@ -1277,7 +1553,7 @@ class Loader:
                 self.progress.advance(1, f.remote.size, rows)
         finally:
             for name in temps:
-                cur.execute(f"drop table if exists {name}")
+                Path(name).unlink(missing_ok=True)
             cur.close()
             if f.local is not None and f.local.name.endswith(".part"):
                 f.local.unlink(missing_ok=True)
@@ -1301,10 +1577,35 @@ class Loader:
         result: FeedResult,
         layout: Layout,
     ) -> None:
-        validate = self._check_control_rows if self._expected_rows else None
+        validate = self._validator(batch.files)
         try:
             counts = load_batch(cur, batch, load_id, validate, self.sink)
+        except FileChanged:
+            good = []
+            for f in batch.files:
+                if self._has_changed(f):
+                    self._changed(
+                        f, result, f"{f.remote.uri}: changed or disappeared while read; retried next run"
+                    )
+                else:
+                    good.append(f)
+            if good:
+                for again in self._prepare_or_split(cur, good, load_id, result):
+                    self._insert_or_split(cur, again, load_id, result, layout)
+            return
+        except RecountMismatch as exc:
+            good = [f for f in batch.files if f.remote.uri not in exc.bad]
+            with self._lock:
+                for f in batch.files:
+                    if f.remote.uri in exc.bad:
+                        self._deferred.append((f, f"{f.remote.uri}: {exc.bad[f.remote.uri]}"))
+            if good:
+                for again in self._prepare_or_split(cur, good, load_id, result):
+                    self._insert_or_split(cur, again, load_id, result, layout)
+            return
         except duckdb.Error as exc:
+            if environment_problem(exc):
+                raise EnvironmentFailure(environment_problem(exc)) from None
             if len(batch.files) == 1:
                 self._failed(cur, batch.files[0], exc, load_id, result)
                 return
