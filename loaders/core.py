@@ -845,6 +845,15 @@ def prepare_tolerant(
         if environment_problem(exc):
             raise
         raise FileRejected(f"{f.remote.uri}: cannot read: {exc}") from None
+    if dialect.skip_space and staged.rejects:
+        # `, `-separated with a record that does not fit: whether a quote after `, ` opens a field or is text is
+        # ambiguous there, so record bounds (and columns) are in doubt; loading none of it is the safe outcome
+        staging.unlink(missing_ok=True)
+        raise FileRejected(
+            f"{f.remote.uri}: a `, `-separated file with {len(staged.rejects)} irregular record(s) (quotes or "
+            "field counts): its records cannot be split without risking values in the wrong column; "
+            "ask the vendor to re-send it"
+        )
     total = staged.rows + len(staged.rejects)
     if staged.wider and staged.wider * 2 > total:
         staging.unlink(missing_ok=True)

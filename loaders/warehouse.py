@@ -74,7 +74,9 @@ def check_path(path: Path) -> str | None:
     parent = next((p for p in path.parents if p.exists()), None)
     if parent is not None and not parent.is_dir():
         return f"{parent} is a file, not a directory"
-    if parent is not None and not os.access(parent, os.W_OK):
+    if parent is not None and not path.exists() and not os.access(parent, os.W_OK):
+        if os.statvfs(parent).f_flag & os.ST_RDONLY:
+            return None  # a read-only file system is the environment's, not the configuration's (exit 74)
         return f"{parent} is not writable"
     return None
 
