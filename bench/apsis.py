@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from bench.common import du, report, time_bare, time_feeds_load, workdir
-from loaders.export.apsis_api import FakeApsisAPI
+from fixtures.apsis_api import FakeApsisAPI
 from loaders.transports.apsis import ApsisClient
 
 EVENTS = int(os.environ.get("BENCH_APSIS_EVENTS", 1_500_000))

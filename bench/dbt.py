@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from loaders.export.destinations import parse_destination
-from loaders.export.run import export
+from fixtures.destinations import parse_destination
+from fixtures.run import export
 
 from .common import workdir
 

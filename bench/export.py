@@ -10,8 +10,8 @@ import os
 import shutil
 import time
 
-from loaders.export.destinations import parse_destination
-from loaders.export.run import export
+from fixtures.destinations import parse_destination
+from fixtures.run import export
 
 from .common import workdir
 

@@ -95,7 +95,7 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 
 def main() -> int:
-    from loaders.devservers import free_port
+    from fixtures.devservers import free_port
 
     with tempfile.TemporaryDirectory(prefix="bench-receiver-") as tmp:
         root = Path(tmp)

@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from fixtures.sshd import LocalSshd, local_sshd
 from loaders.config import SFTPOptions
-from loaders.sshd import LocalSshd, local_sshd
 from loaders.transports.sftp import SFTPTransport
 
 SIZE_MB = int(os.environ.get("BENCH_SFTP_MB", "300"))

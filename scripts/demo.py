@@ -23,14 +23,14 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from loaders.devservers import free_port, moto_server, wait_http
-from loaders.export.apsis_api import _world_render, apsis_server
-from loaders.export.destinations import parse_destination
-from loaders.export.encharge import post_events
-from loaders.export.run import export, feeds_config
-from loaders.export.world import build_world
+from fixtures.apsis_api import _world_render, apsis_server
+from fixtures.destinations import parse_destination
+from fixtures.devservers import free_port, moto_server, wait_http
+from fixtures.encharge import post_events
+from fixtures.run import export, feeds_config
+from fixtures.sshd import local_sshd
+from fixtures.world import build_world
 from loaders.publish import PublishRefused, check_ours, serving_path
-from loaders.sshd import local_sshd
 from loaders.warehouse import connect
 
 REPO = Path(__file__).resolve().parents[1]

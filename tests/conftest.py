@@ -13,7 +13,7 @@ import duckdb
 import pytest
 import yaml
 
-from loaders.devservers import Moto, moto_server
+from fixtures.devservers import Moto, moto_server
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,12 +37,12 @@ def write_config(path: Path, feeds: list[dict]) -> Path:
 
 
 def run_feeds(
-    *args: str, env: dict[str, str] | None = None, check: int | None = None
+    *args: str, env: dict[str, str] | None = None, check: int | None = None, module: str = "loaders.cli"
 ) -> subprocess.CompletedProcess:
-    """Run the real CLI in a child process, as a user would."""
+    """Run the real CLI (or, with module="fixtures", the fixtures' command) in a child process, as a user would."""
     full_env = {**os.environ, "COLUMNS": "250", **(env or {})}
     proc = subprocess.run(
-        [sys.executable, "-m", "loaders.cli", *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         env=full_env,

@@ -28,10 +28,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fixtures.destinations import parse_destination
+from fixtures.run import export
 from loaders import core
 from loaders.config import load_config
-from loaders.export.destinations import parse_destination
-from loaders.export.run import export
 from loaders.warehouse import connect
 
 RUN_HOUR = 23  # each day's load runs at 23:00 UTC, after that day's deliveries

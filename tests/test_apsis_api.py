@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from fixtures.apsis_api import FakeApsisAPI, apsis_server
 from loaders.config import Feed
-from loaders.export.apsis_api import FakeApsisAPI, apsis_server
 from loaders.transports import TransportError
 from loaders.transports.apsis import (
     ApsisClient,
@@ -331,7 +331,7 @@ def test_missing_secret_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_unreachable_api_names_the_host_and_gives_up(tmp_path: Path) -> None:
-    from loaders.devservers import free_port
+    from fixtures.devservers import free_port
 
     c = ApsisClient(f"http://127.0.0.1:{free_port()}", CLIENT_ID, SECRET, poll_interval=0.01, max_wait=0.3)
     with pytest.raises(ApsisError, match=r"127\.0\.0\.1:\d+.*gave up") as info:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.apsis_api import FakeApsisAPI
 from loaders.config import parse_config
 from loaders.core import Loader
-from loaders.export.apsis_api import FakeApsisAPI
 from loaders.warehouse import connect, quote_ident
 from tests.conftest import query, run_feeds, write_config
 from tests.test_apsis_api import CLIENT_ID, ORIGIN, SECRET, render
@@ -156,11 +156,11 @@ def test_end_to_end_the_served_world_lands_row_for_row(tmp_path: Path, warehouse
     import subprocess
     import sys
 
-    from loaders.export.apsis_api import _world_render
+    from fixtures.apsis_api import _world_render
 
     args = ["--seed", "7", "--contacts", "200", "--events", "3000", "--start", "2024-01-01", "--days", "20"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "loaders.export.apsis_api", "--port", "0", "--polls-until-complete", "1", *args,
+        [sys.executable, "-m", "fixtures.apsis_api", "--port", "0", "--polls-until-complete", "1", *args,
          "--client-id-env", "APSIS_LOAD_ID", "--client-secret-env", "APSIS_LOAD_SECRET"],
         stdout=subprocess.PIPE,
         text=True,

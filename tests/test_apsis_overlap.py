@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from loaders.export.apsis_api import FakeApsisAPI
+from fixtures.apsis_api import FakeApsisAPI
 from loaders.transports.apsis import window_of
 from tests.conftest import REPO, query, run_feeds, write_config
 from tests.test_apsis_api import CLIENT_ID, DEFAULT_COLUMNS, SECRET, render

@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from loaders.export.destinations import parse_destination
-from loaders.export.run import export
+from fixtures.destinations import parse_destination
+from fixtures.run import export
 from loaders.listing import is_ignored
 from loaders.vendors import apsis as apsis_layout
 from loaders.vendors import encharge as encharge_layout

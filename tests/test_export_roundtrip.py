@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loaders.devservers import Moto
-from loaders.export.destinations import parse_destination
-from loaders.export.run import export
+from fixtures.destinations import parse_destination
+from fixtures.devservers import Moto
+from fixtures.run import export
 from tests.conftest import query, run_feeds
 
 ARGS = {"seed": 3, "contacts": 200, "events": 5_000, "start": "2024-03-18", "days": 3}
@@ -33,7 +33,10 @@ def loaded_rows(db: Path) -> dict[str, int]:
 def test_export_with_quirks_then_load_every_row(tmp_path: Path, warehouse: Path) -> None:
     root = tmp_path / "export"
     run_feeds("export", "--to", f"file://{root}", "--seed", "3", "--contacts", "200", "--events", "5000",
-              "--days", "3", check=0)  # fmt: skip
+              "--days", "3", check=0, module="fixtures")  # fmt: skip
+    # the installed loader does not carry the fixtures: `feeds export` says where the command is, exit 2
+    moved = run_feeds("export", "--to", f"file://{tmp_path / 'elsewhere'}", check=2)
+    assert "python -m fixtures export" in moved.stderr and not (tmp_path / "elsewhere").exists()
     config = yaml.safe_load((root / "feeds.yml").read_text())
     assert {f["name"] for f in config["feeds"]} == {"sailthru", "simon", "apsis_files", "encharge", "leanplum_json",
                                                     "leanplum_parquet"}  # fmt: skip
@@ -98,7 +101,7 @@ def test_export_to_s3_over_http_then_load(moto: Moto, tmp_path: Path, warehouse:
 
 
 def test_export_to_sftp(tmp_path: Path) -> None:
-    from loaders import sshd
+    from fixtures import sshd
 
     context = sshd.local_sshd()
     server = context.__enter__()
@@ -119,7 +122,7 @@ def test_export_to_sftp(tmp_path: Path) -> None:
         wrong = tmp_path / "known_hosts"
         wrong.write_text(f"[{server.host}]:{server.port} ssh-ed25519 "
                          "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n")  # fmt: skip
-        from loaders.export.destinations import DestinationError
+        from fixtures.destinations import DestinationError
 
         with pytest.raises(DestinationError):
             export(parse_destination(server.uri("other"), known_hosts=str(wrong), key_file=str(server.key_file)),
@@ -135,8 +138,8 @@ def test_post_events_retries_until_acknowledged() -> None:
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from loaders.export.encharge import event_payloads, post_events
-    from loaders.export.world import build_world
+    from fixtures.encharge import event_payloads, post_events
+    from fixtures.world import build_world
 
     received: list[dict] = []
     calls = {"n": 0}

@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from loaders.export.destinations import parse_destination
-from loaders.export.run import export
-from loaders.export.truth import read_contacts, read_events
+from fixtures.destinations import parse_destination
+from fixtures.run import export
+from fixtures.truth import read_contacts, read_events
 from loaders.vendors import encharge as encharge_layout
 from loaders.vendors import leanplum as leanplum_layout
 

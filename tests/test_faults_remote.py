@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.apsis_api import FakeApsisAPI
+from fixtures.devservers import Moto
+from fixtures.sshd import local_sshd
 from loaders.config import parse_config
 from loaders.core import Loader, RunResult
-from loaders.devservers import Moto
-from loaders.export.apsis_api import FakeApsisAPI
-from loaders.sshd import local_sshd
 from loaders.transports import apsis as apsis_transport
 from loaders.warehouse import connect
 from tests.conftest import leanplum_event, query, run_feeds, write_config

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from loaders.devservers import Moto
+from fixtures.devservers import Moto
 from tests.conftest import query, run_feeds, write_config
 from tests.reliability import record
 

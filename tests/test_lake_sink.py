@@ -18,7 +18,7 @@ import duckdb
 import pytest
 import yaml
 
-from loaders.devservers import moto_server
+from fixtures.devservers import moto_server
 from loaders.lake.sink import object_key
 from tests import mart_fixture as fx
 

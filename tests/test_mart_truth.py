@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loaders.export.destinations import parse_destination
-from loaders.export.run import export
+from fixtures.destinations import parse_destination
+from fixtures.run import export
 from tests.test_mart_build import MARTS, _snapshot, dbt, load, rows
 
 pytestmark = pytest.mark.slow

@@ -20,11 +20,11 @@ import pytest
 import requests
 import yaml
 
-from loaders.devservers import free_port
-from loaders.export.apsis_api import FakeApsisAPI
-from loaders.export.destinations import parse_destination
-from loaders.export.run import export
-from loaders.sshd import local_sshd
+from fixtures.apsis_api import FakeApsisAPI
+from fixtures.destinations import parse_destination
+from fixtures.devservers import free_port
+from fixtures.run import export
+from fixtures.sshd import local_sshd
 from tests.conftest import REPO, run_feeds, write_config
 from tests.reliability import record
 from tests.test_apsis_api import CLIENT_ID, render

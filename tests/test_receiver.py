@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 import requests
 
-from loaders.devservers import Moto, free_port
+from fixtures.devservers import Moto, free_port
 from loaders.receiver.events import InvalidEvents, parse_events
 from tests.conftest import REPO, query, run_feeds, write_config
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.devservers import Moto
 from loaders.config import parse_config
-from loaders.devservers import Moto
 from loaders.transports.s3 import S3Transport
 from tests.conftest import leanplum_event, query, run_feeds, write_config, write_ndjson
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from fixtures.sshd import LocalSshd, local_sshd
 from loaders.config import SFTPOptions
-from loaders.sshd import LocalSshd, local_sshd
 from loaders.transports import TransportError
 from loaders.transports.sftp import SFTPTransport
 from tests.conftest import leanplum_event, query, run_feeds, write_config, write_ndjson

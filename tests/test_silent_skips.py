@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from loaders.devservers import Moto
+from fixtures.devservers import Moto
 from loaders.listing import glob_regex, is_ignored
 from loaders.vendors import simon
 from tests.conftest import leanplum_event, query, run_feeds, write_config, write_ndjson

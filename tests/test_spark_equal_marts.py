@@ -19,8 +19,8 @@ import duckdb
 import pytest
 import yaml
 
-from loaders.export.destinations import parse_destination
-from loaders.export.run import export
+from fixtures.destinations import parse_destination
+from fixtures.run import export
 from tests.test_mart_build import MARTS, dbt, load
 
 REPO = Path(__file__).resolve().parents[1]
