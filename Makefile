@@ -39,8 +39,8 @@ sql: $(STAMP)
 	$(BIN)/duckdb -readonly $(MARTS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check loaders tests scripts bench
-	$(BIN)/ruff format --check loaders tests scripts bench
+	$(BIN)/ruff check loaders fixtures tests scripts bench
+	$(BIN)/ruff format --check loaders fixtures tests scripts bench
 	$(BIN)/dbt parse --quiet
 	$(BIN)/sqlfluff lint models macros tests/dbt --templater dbt --nocolor
 	$(BIN)/mf validate-configs --skip-dw

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .config import DEFAULT_DUCKDB, ConfigError, load_config
+from .errors import EXIT_BUSY, EXIT_CONFIG, EXIT_ENVIRONMENT, EXIT_OK, EXIT_QUARANTINED, CommandError
 
 app = typer.Typer(
     help="Load marketing vendors' event feeds into DuckDB, export fixture feeds, receive webhooks.",
@@ -33,10 +34,6 @@ app = typer.Typer(
 console = Console(stderr=True)
 out = Console()
 
-EXIT_OK, EXIT_QUARANTINED, EXIT_CONFIG, EXIT_BUSY = 0, 1, 2, 75
-EXIT_ENVIRONMENT = (
-    74  # sysexits' EX_IOERR: disk full, I/O error, lost transaction, corrupt/read-only warehouse
-)
 UNRECOGNIZED_SHOWN = 20  # lines per feed in the load summary; `feeds status` lists every one
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="feeds.yml to read.")]
@@ -49,10 +46,16 @@ WaitOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")]
 
 
-def fail(message: str, code: int = EXIT_CONFIG) -> typer.Exit:
+def fail(message: str, code: int = EXIT_CONFIG) -> CommandError:
+    return CommandError(message, code)
+
+
+def report_error(exc: CommandError) -> int:
+    """The one place a command's error becomes `error:` lines on stderr; returns the exit code."""
+    message = str(exc)
     for line in message.splitlines() or [message]:
         console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
+    return exc.code
 
 
 def stamp() -> str:
@@ -389,11 +392,16 @@ def publish(
     )
 
 
-# Commands that live beside their subject register here, one line each.
-# (helpers: add `app.command("export")(...)` and `app.command("receive")(...)` below this line)
-from .export.command import export_command  # noqa: E402
+@app.command(hidden=True, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def export() -> None:
+    """Moved: fixture feeds are written by `python -m fixtures export` from a checkout."""
+    raise fail(
+        "fixture feeds are not part of the installed loader: from a checkout of the repository, run"
+        " `python -m fixtures export --to URI ...` (install its dependencies with pip install -e '.[fixtures]')"
+    )
 
-app.command("export")(export_command)
+
+# Commands that live beside their subject register here, one line each.
 from .receiver import receive_command  # noqa: E402
 
 app.command("receive")(receive_command)
@@ -410,12 +418,19 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def main() -> None:
+def run_app(command_app: typer.Typer) -> None:
+    """Run a command-line app: a `CommandError` becomes its message and exit code, Ctrl-C exits 130."""
     try:
-        app()
+        command_app()
+    except CommandError as exc:
+        sys.exit(report_error(exc))
     except KeyboardInterrupt:
         print(f"{stamp()} interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def main() -> None:
+    run_app(app)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from ..errors import CommandError
+
 DEFAULT_SPOOL_ROOT = Path("warehouse/spool")
 
 
@@ -45,7 +47,6 @@ def receive_command(
     ] = None,
 ) -> None:
     """Receive Encharge's Activity Stream: store each POSTed event durably, then land NDJSON files."""
-    from ..cli import fail
     from .server import ReceiverSettings, serve
     from .spool import SpoolError
 
@@ -54,10 +55,10 @@ def receive_command(
     if secret_env:
         value = os.environ.get(secret_env)
         if not value:
-            raise fail(f"--secret-env {secret_env}: the environment variable is not set or empty")
+            raise CommandError(f"--secret-env {secret_env}: the environment variable is not set or empty")
         secret = value.encode("utf-8")
     if min(max_body_bytes, rotate_bytes) <= 0 or rotate_seconds <= 0:
-        raise fail("--max-body-bytes, --rotate-bytes and --rotate-seconds must be positive")
+        raise CommandError("--max-body-bytes, --rotate-bytes and --rotate-seconds must be positive")
     settings = ReceiverSettings(
         landing=landing,
         spool=spool or default_spool(landing),
@@ -73,6 +74,6 @@ def receive_command(
     try:
         asyncio.run(serve(settings))
     except SpoolError as exc:
-        raise fail(str(exc)) from None
+        raise CommandError(str(exc)) from None
     except OSError as exc:
-        raise fail(f"cannot listen on {host}:{port}: {exc}") from None
+        raise CommandError(f"cannot listen on {host}:{port}: {exc}") from None

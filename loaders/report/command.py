@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ..errors import CommandError
 from .build import ReportError, write_report
 
 DEFAULT_OUT = Path("target/feeds-report.html")
@@ -33,8 +34,7 @@ def report_command(
     try:
         written = write_report(db, out, run_results, force=force)
     except ReportError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise CommandError(str(exc)) from None
     for title in written.empty:
         err.print(f"[yellow]note:[/] no data for the chart '{title}'", highlight=False)
     Console().print(
