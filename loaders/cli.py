@@ -26,7 +26,7 @@ from .config import DEFAULT_DUCKDB, ConfigError, load_config
 from .errors import EXIT_BUSY, EXIT_CONFIG, EXIT_ENVIRONMENT, EXIT_OK, EXIT_QUARANTINED, CommandError
 
 app = typer.Typer(
-    help="Load marketing vendors' event feeds into DuckDB, export fixture feeds, receive webhooks.",
+    help="Load marketing vendors' event feeds into DuckDB, receive webhooks, publish the marts, report feed health.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -1,4 +1,4 @@
-"""The mart against the export side's ground truth (`loaders/export/truth.py`), quirks on.
+"""The mart against the export side's ground truth (`fixtures/truth.py`), quirks on.
 
 (b) distinct events per vendor x event_type x date, and distinct contacts, equal `truth/events.csv` and
 `truth/contacts.csv` exactly; (c) replaying the export's files in the order the vendors would deliver them
