@@ -25,10 +25,40 @@ typedef struct {
     long long line, records, header_fields, header_lines, bad_fields, nul_records, stray_records;
     long long first_bad_line;
     int header_stray, header_nul;
+    /* marks (only when asked for, by the tolerant reader): 5 numbers per record, see csvcount.MARK_FIELDS */
+    int marks;
+    long long base, rec_start; /* bytes fed before this chunk; where the current record's first byte is */
+    long long *mk;
+    Py_ssize_t n_mk, cap_mk;
 } Counter;
 
-static void end_record(Counter *s) {
+enum { MARK_STRAY = 1, MARK_NUL = 2, MARK_UNTERMINATED = 4, MARK_HEADER = 8 };
+
+static void mark(Counter *s, long long end, int flags) {
+    if (s->n_mk + 5 > s->cap_mk) {
+        Py_ssize_t cap = s->cap_mk ? 2 * s->cap_mk : 5 * 1024;
+        long long *grown = realloc(s->mk, (size_t)cap * sizeof(long long));
+        if (!grown) {
+            s->marks = -1; /* out of memory: reported by take() */
+            return;
+        }
+        s->mk = grown;
+        s->cap_mk = cap;
+    }
+    long long *m = s->mk + s->n_mk;
+    m[0] = s->rec_start;
+    m[1] = end;
+    m[2] = s->rec_line;
+    m[3] = s->fields;
+    m[4] = flags | (s->stray ? MARK_STRAY : 0) | (s->nul ? MARK_NUL : 0);
+    s->n_mk += 5;
+}
+
+/* The record that started at rec_start ends at byte `end` of the stream (its line break, or the end of the
+   file); `flags`: MARK_UNTERMINATED when the file ends inside its quotes. */
+static void end_record(Counter *s, long long end, int flags) {
     if (s->has_content) {
+        if (s->marks > 0) mark(s, end, flags | (s->header_fields < 0 ? MARK_HEADER : 0));
         if (s->header_fields < 0) {
             s->header_fields = s->fields;
             s->header_lines = s->line - s->rec_line + 1;
@@ -70,6 +100,8 @@ static void end_record(Counter *s) {
 }
 
 static void scan(Counter *s, const unsigned char *p, const unsigned char *end) {
+    const unsigned char *const start = p;
+#define POS(x) (s->base + (long long)((x) - start))
     const int delim = s->delim, quote = s->quote, escape = s->escape;
     unsigned char plain[256], quoted[256]; /* 1: a byte that changes nothing but "this field has text" */
     memset(plain, 1, sizeof(plain));
@@ -93,6 +125,7 @@ static void scan(Counter *s, const unsigned char *p, const unsigned char *end) {
             if (!s->has_content) {
                 s->has_content = 1;
                 s->rec_line = s->line;
+                s->rec_start = POS(p);
             }
             if (s->after_close) s->stray = 1;
             s->field_start = 0;
@@ -145,14 +178,14 @@ static void scan(Counter *s, const unsigned char *p, const unsigned char *end) {
                 s->cr = 0;
                 continue;
             }
-            end_record(s);
+            end_record(s, POS(p - 1), 0);
             s->line++;
             s->rec_line = s->line;
             continue;
         }
         s->cr = 0;
         if (c == '\r') {
-            end_record(s);
+            end_record(s, POS(p - 1), 0);
             s->line++;
             s->rec_line = s->line;
             s->cr = 1;
@@ -161,6 +194,7 @@ static void scan(Counter *s, const unsigned char *p, const unsigned char *end) {
         if (!s->has_content) {
             s->has_content = 1;
             s->rec_line = s->line;
+            s->rec_start = POS(p - 1);
         }
         if (c == delim) {
             s->fields++;
@@ -181,13 +215,21 @@ static void scan(Counter *s, const unsigned char *p, const unsigned char *end) {
             s->field_start = 0;
         }
     }
+    s->base += (long long)(end - start);
+#undef POS
 }
 
 static int Counter_init(Counter *s, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"delimiter", "quote", "escape", "skip_space", NULL};
-    int delim = ',', quote = '"', escape = '"', skip_space = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|iiip", kwlist, &delim, &quote, &escape, &skip_space))
+    static char *kwlist[] = {"delimiter", "quote", "escape", "skip_space", "marks", NULL};
+    int delim = ',', quote = '"', escape = '"', skip_space = 0, marks = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|iiipp", kwlist, &delim, &quote, &escape, &skip_space,
+                                     &marks))
         return -1;
+    s->marks = marks;
+    s->base = s->rec_start = 0;
+    free(s->mk);
+    s->mk = NULL;
+    s->n_mk = s->cap_mk = 0;
     s->delim = delim;
     s->quote = quote;
     s->escape = escape;
@@ -223,7 +265,7 @@ static PyObject *Counter_finish(Counter *s, PyObject *Py_UNUSED(ignored)) {
         s->in_q = 0;
     }
     s->in_q = 0;
-    end_record(s);
+    end_record(s, s->base, unterminated ? MARK_UNTERMINATED : 0);
     PyObject *lines = PyBytes_FromStringAndSize((const char *)s->stray_lines,
                                                 (Py_ssize_t)(s->n_stray_lines * sizeof(long long)));
     if (!lines) return NULL;
@@ -235,7 +277,15 @@ static PyObject *Counter_finish(Counter *s, PyObject *Py_UNUSED(ignored)) {
         "stray_lines", lines);
 }
 
+static PyObject *Counter_take(Counter *s, PyObject *Py_UNUSED(ignored)) {
+    if (s->marks < 0) return PyErr_NoMemory();
+    PyObject *out = PyBytes_FromStringAndSize((const char *)s->mk, (Py_ssize_t)(s->n_mk * sizeof(long long)));
+    s->n_mk = 0;
+    return out;
+}
+
 static void Counter_dealloc(Counter *s) {
+    free(s->mk);
     free(s->stray_lines);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
@@ -243,6 +293,8 @@ static void Counter_dealloc(Counter *s) {
 static PyMethodDef Counter_methods[] = {
     {"feed", (PyCFunction)Counter_feed, METH_O, "Count the records of the next chunk of the file."},
     {"finish", (PyCFunction)Counter_finish, METH_NOARGS, "The counts, as a dict (see csvcount.Counts)."},
+    {"take", (PyCFunction)Counter_take, METH_NOARGS,
+     "The marks of the records ended since the last take (marks=True), as bytes of int64."},
     {NULL, NULL, 0, NULL},
 };
 
