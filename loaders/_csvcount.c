@@ -119,17 +119,30 @@ static void scan(Counter *s, const unsigned char *p, const unsigned char *end) {
                 continue;
             }
         }
-        if (!s->in_q && !s->cr && plain[*p]) { /* the common case: a run of ordinary text */
-            const unsigned char *q = p + 1;
-            while (q < end && plain[*q]) q++;
+        if (!s->in_q && !s->cr && (plain[*p] || *p == delim)) {
+            /* the common case: runs of ordinary text between delimiters, up to a line break or a quote */
             if (!s->has_content) {
                 s->has_content = 1;
                 s->rec_line = s->line;
                 s->rec_start = POS(p);
             }
-            if (s->after_close) s->stray = 1;
-            s->field_start = 0;
-            p = q;
+            for (;;) {
+                const unsigned char *q = p;
+                while (q < end && plain[*q]) q++;
+                if (q > p) {
+                    if (s->after_close) s->stray = 1;
+                    s->field_start = 0;
+                    p = q;
+                }
+                if (p < end && *p == delim) {
+                    s->fields++;
+                    s->field_start = 1;
+                    s->after_close = 0;
+                    p++;
+                    continue;
+                }
+                break;
+            }
             continue;
         }
         if (s->in_q && !s->esc_pending && !s->quote_seen && quoted[*p]) {

@@ -108,6 +108,8 @@ def _fits(text: str, d: Dialect, complete: bool, share: float = 0.8) -> bool:
         lines = text.splitlines()[: d.preamble]
         if any(line.count('"') % 2 for line in lines):
             return False  # an open quote: a broken header or record, not a title line
+        if any(x in line for line in lines for x in DELIMITERS):
+            return False  # a line holding a delimiter of any dialect may be a header or a record: not a title
         for line, row in zip(lines, csv.reader(lines, **reader_kwargs(replace(d, preamble=0))), strict=False):
             if len(row) >= 2:  # a line of fields may be a header or record missing a delimiter: not a title
                 return False
