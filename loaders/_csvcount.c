@@ -1,12 +1,14 @@
 /* The records of a CSV file, counted by a pass of its own (not the reader that loads them).
 
+The record rule is defined once, in loaders/csvcount.py (its docstring); this scanner and the Python twin
+there (PyCounter) follow it byte for byte, and tests/test_csvcount.py compares them on random bytes.
 A Counter is fed the file's bytes in chunks and follows CSV's quoting: a record ends at a line break outside
 quotes ("\n", "\r\n" or a lone "\r"); a quote opens a quoted field only at the start of a field; inside
 quotes a doubled quote (or the escape character followed by anything) is text. Blank lines are not records.
 The first record is the header. For every other record it notes whether its field count differs from the
 header's, whether it holds a NUL byte, and whether a quote stands where CSV does not allow one (inside an
-unquoted field, or text right after a closing quote). loaders/csvcount.py holds the same rules in Python
-(the fallback when this is not built, and the reference the tests compare it with).
+unquoted field, or text right after a closing quote). Made with marks=1, it also keeps each record's bounds
+(start and end byte, first line, fields, flags) for take(): the tolerant reader reads exactly these records.
 */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

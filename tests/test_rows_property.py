@@ -138,6 +138,15 @@ OUTCOMES = {"loaded": 0, "quarantined": 0, "files": 0, "rows": 0}
 @example(  # the header and a record missing a delimiter were once taken as a preamble in another dialect
     sample=(b"Export 0 of the engagement feed\r\ncol0, col1, col2\r\nc0_ z c1_, c2_;\r\n", (",", True), 1, 3)
 )
+@example(  # `, `-separated fitting no dialect: once read as plain comma, its records split otherwise
+    sample=(
+        b'col0, col1, col2\r\n"c0_,0;0\n9;ba"c1_,c2_x\r\nc0_aa, "c1_1yz|,z 0 ", c2_\r\n'
+        b'"c0_""",c1_,"c2_z\ny",c3_\r\nc0_, "c1_""", "c2_b ""c|"\r\n',
+        (",", True),
+        0,
+        3,
+    )
+)
 @given(sample=polluted_csv())
 def test_polluted_files_are_accounted_for_or_quarantined(
     con: tuple[duckdb.DuckDBPyConnection, Path], sample: tuple[bytes, tuple[str, bool], int, int]
