@@ -1,12 +1,14 @@
 /* The records of a CSV file, counted by a pass of its own (not the reader that loads them).
 
+The record rule is defined once, in loaders/csvcount.py (its docstring); this scanner and the Python twin
+there (PyCounter) follow it byte for byte, and tests/test_csvcount.py compares them on random bytes.
 A Counter is fed the file's bytes in chunks and follows CSV's quoting: a record ends at a line break outside
 quotes ("\n", "\r\n" or a lone "\r"); a quote opens a quoted field only at the start of a field; inside
 quotes a doubled quote (or the escape character followed by anything) is text. Blank lines are not records.
 The first record is the header. For every other record it notes whether its field count differs from the
 header's, whether it holds a NUL byte, and whether a quote stands where CSV does not allow one (inside an
-unquoted field, or text right after a closing quote). loaders/csvcount.py holds the same rules in Python
-(the fallback when this is not built, and the reference the tests compare it with).
+unquoted field, or text right after a closing quote). Made with marks=1, it also keeps each record's bounds
+(start and end byte, first line, fields, flags) for take(): the tolerant reader reads exactly these records.
 */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -25,10 +27,40 @@ typedef struct {
     long long line, records, header_fields, header_lines, bad_fields, nul_records, stray_records;
     long long first_bad_line;
     int header_stray, header_nul;
+    /* marks (only when asked for, by the tolerant reader): 5 numbers per record, see csvcount.MARK_FIELDS */
+    int marks;
+    long long base, rec_start; /* bytes fed before this chunk; where the current record's first byte is */
+    long long *mk;
+    Py_ssize_t n_mk, cap_mk;
 } Counter;
 
-static void end_record(Counter *s) {
+enum { MARK_STRAY = 1, MARK_NUL = 2, MARK_UNTERMINATED = 4, MARK_HEADER = 8 };
+
+static void mark(Counter *s, long long end, int flags) {
+    if (s->n_mk + 5 > s->cap_mk) {
+        Py_ssize_t cap = s->cap_mk ? 2 * s->cap_mk : 5 * 1024;
+        long long *grown = realloc(s->mk, (size_t)cap * sizeof(long long));
+        if (!grown) {
+            s->marks = -1; /* out of memory: reported by take() */
+            return;
+        }
+        s->mk = grown;
+        s->cap_mk = cap;
+    }
+    long long *m = s->mk + s->n_mk;
+    m[0] = s->rec_start;
+    m[1] = end;
+    m[2] = s->rec_line;
+    m[3] = s->fields;
+    m[4] = flags | (s->stray ? MARK_STRAY : 0) | (s->nul ? MARK_NUL : 0);
+    s->n_mk += 5;
+}
+
+/* The record that started at rec_start ends at byte `end` of the stream (its line break, or the end of the
+   file); `flags`: MARK_UNTERMINATED when the file ends inside its quotes. */
+static void end_record(Counter *s, long long end, int flags) {
     if (s->has_content) {
+        if (s->marks > 0) mark(s, end, flags | (s->header_fields < 0 ? MARK_HEADER : 0));
         if (s->header_fields < 0) {
             s->header_fields = s->fields;
             s->header_lines = s->line - s->rec_line + 1;
@@ -70,6 +102,8 @@ static void end_record(Counter *s) {
 }
 
 static void scan(Counter *s, const unsigned char *p, const unsigned char *end) {
+    const unsigned char *const start = p;
+#define POS(x) (s->base + (long long)((x) - start))
     const int delim = s->delim, quote = s->quote, escape = s->escape;
     unsigned char plain[256], quoted[256]; /* 1: a byte that changes nothing but "this field has text" */
     memset(plain, 1, sizeof(plain));
@@ -87,16 +121,30 @@ static void scan(Counter *s, const unsigned char *p, const unsigned char *end) {
                 continue;
             }
         }
-        if (!s->in_q && !s->cr && plain[*p]) { /* the common case: a run of ordinary text */
-            const unsigned char *q = p + 1;
-            while (q < end && plain[*q]) q++;
+        if (!s->in_q && !s->cr && (plain[*p] || *p == delim)) {
+            /* the common case: runs of ordinary text between delimiters, up to a line break or a quote */
             if (!s->has_content) {
                 s->has_content = 1;
                 s->rec_line = s->line;
+                s->rec_start = POS(p);
             }
-            if (s->after_close) s->stray = 1;
-            s->field_start = 0;
-            p = q;
+            for (;;) {
+                const unsigned char *q = p;
+                while (q < end && plain[*q]) q++;
+                if (q > p) {
+                    if (s->after_close) s->stray = 1;
+                    s->field_start = 0;
+                    p = q;
+                }
+                if (p < end && *p == delim) {
+                    s->fields++;
+                    s->field_start = 1;
+                    s->after_close = 0;
+                    p++;
+                    continue;
+                }
+                break;
+            }
             continue;
         }
         if (s->in_q && !s->esc_pending && !s->quote_seen && quoted[*p]) {
@@ -145,14 +193,14 @@ static void scan(Counter *s, const unsigned char *p, const unsigned char *end) {
                 s->cr = 0;
                 continue;
             }
-            end_record(s);
+            end_record(s, POS(p - 1), 0);
             s->line++;
             s->rec_line = s->line;
             continue;
         }
         s->cr = 0;
         if (c == '\r') {
-            end_record(s);
+            end_record(s, POS(p - 1), 0);
             s->line++;
             s->rec_line = s->line;
             s->cr = 1;
@@ -161,6 +209,7 @@ static void scan(Counter *s, const unsigned char *p, const unsigned char *end) {
         if (!s->has_content) {
             s->has_content = 1;
             s->rec_line = s->line;
+            s->rec_start = POS(p - 1);
         }
         if (c == delim) {
             s->fields++;
@@ -181,13 +230,21 @@ static void scan(Counter *s, const unsigned char *p, const unsigned char *end) {
             s->field_start = 0;
         }
     }
+    s->base += (long long)(end - start);
+#undef POS
 }
 
 static int Counter_init(Counter *s, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"delimiter", "quote", "escape", "skip_space", NULL};
-    int delim = ',', quote = '"', escape = '"', skip_space = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|iiip", kwlist, &delim, &quote, &escape, &skip_space))
+    static char *kwlist[] = {"delimiter", "quote", "escape", "skip_space", "marks", NULL};
+    int delim = ',', quote = '"', escape = '"', skip_space = 0, marks = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|iiipp", kwlist, &delim, &quote, &escape, &skip_space,
+                                     &marks))
         return -1;
+    s->marks = marks;
+    s->base = s->rec_start = 0;
+    free(s->mk);
+    s->mk = NULL;
+    s->n_mk = s->cap_mk = 0;
     s->delim = delim;
     s->quote = quote;
     s->escape = escape;
@@ -223,7 +280,7 @@ static PyObject *Counter_finish(Counter *s, PyObject *Py_UNUSED(ignored)) {
         s->in_q = 0;
     }
     s->in_q = 0;
-    end_record(s);
+    end_record(s, s->base, unterminated ? MARK_UNTERMINATED : 0);
     PyObject *lines = PyBytes_FromStringAndSize((const char *)s->stray_lines,
                                                 (Py_ssize_t)(s->n_stray_lines * sizeof(long long)));
     if (!lines) return NULL;
@@ -235,7 +292,15 @@ static PyObject *Counter_finish(Counter *s, PyObject *Py_UNUSED(ignored)) {
         "stray_lines", lines);
 }
 
+static PyObject *Counter_take(Counter *s, PyObject *Py_UNUSED(ignored)) {
+    if (s->marks < 0) return PyErr_NoMemory();
+    PyObject *out = PyBytes_FromStringAndSize((const char *)s->mk, (Py_ssize_t)(s->n_mk * sizeof(long long)));
+    s->n_mk = 0;
+    return out;
+}
+
 static void Counter_dealloc(Counter *s) {
+    free(s->mk);
     free(s->stray_lines);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
@@ -243,6 +308,8 @@ static void Counter_dealloc(Counter *s) {
 static PyMethodDef Counter_methods[] = {
     {"feed", (PyCFunction)Counter_feed, METH_O, "Count the records of the next chunk of the file."},
     {"finish", (PyCFunction)Counter_finish, METH_NOARGS, "The counts, as a dict (see csvcount.Counts)."},
+    {"take", (PyCFunction)Counter_take, METH_NOARGS,
+     "The marks of the records ended since the last take (marks=True), as bytes of int64."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -808,7 +808,6 @@ def prepare_tolerant(
     """
     assert f.local is not None
     dialect = f.inspection.dialect if f.inspection else csvdialect.documented(f.fmt)
-    unterminated = bool(f.inspection and f.inspection.counts.unterminated)
     reserved = {*LINEAGE_COLUMNS, *file_columns(f), "_feeds_row"}
     names: list[str] = []
 
@@ -831,9 +830,7 @@ def prepare_tolerant(
                 staging,
                 dialect,
                 max_line_bytes,
-                unterminated,
                 check_header,
-                f.inspection.counts.stray_lines if f.inspection else frozenset(),
             )
     except csvtolerant.HeaderRejected as exc:
         staging.unlink(missing_ok=True)

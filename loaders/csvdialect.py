@@ -64,6 +64,20 @@ def skip_lines(text: str, n: int) -> str:
     return text[pos:]
 
 
+def first_lines(text: str, n: int) -> list[str]:
+    """The first n lines of text (as str.splitlines would give them, without splitting all of it)."""
+    lines = []
+    pos = 0
+    for _ in range(n):
+        if pos >= len(text):
+            break
+        ends = [i for i in (text.find("\n", pos), text.find("\r", pos)) if i >= 0]
+        end = min(ends) if ends else len(text)
+        lines.append(text[pos:end])
+        pos = end + (2 if text.startswith("\r\n", end) else 1)
+    return lines
+
+
 def _sample(text: str, d: Dialect, complete: bool) -> tuple[list[str], list[list[str]], int] | None:
     """(header, first records, lines the header spans) of the text in dialect d; None if it has no header."""
     reader = csv.reader(io.StringIO(skip_lines(text, d.preamble), newline=""), **reader_kwargs(d))
@@ -101,13 +115,15 @@ def _fits(text: str, d: Dialect, complete: bool, share: float = 0.8) -> bool:
     header, records, header_lines = sample
     if len(header) < 2 or header_lines != 1:
         return False
-    first = skip_lines(text, d.preamble).splitlines()[:1]
+    first = first_lines(skip_lines(text, d.preamble), 1)
     if first and any(first[0].count(q) % 2 for q in ('"', "'") if q == d.quote or q == '"'):
         return False  # a header with an unbalanced quote cannot be the file's header, in any dialect
     if d.preamble:
-        lines = text.splitlines()[: d.preamble]
+        lines = first_lines(text, d.preamble)
         if any(line.count('"') % 2 for line in lines):
             return False  # an open quote: a broken header or record, not a title line
+        if any(x in line for line in lines for x in DELIMITERS):
+            return False  # a line holding a delimiter of any dialect may be a header or a record: not a title
         for line, row in zip(lines, csv.reader(lines, **reader_kwargs(replace(d, preamble=0))), strict=False):
             if len(row) >= 2:  # a line of fields may be a header or record missing a delimiter: not a title
                 return False
@@ -150,4 +166,4 @@ def detect(head: bytes, fmt: str | None, complete: bool) -> Dialect:
     for d in candidates:
         if _fits(text, d, complete):
             return _with_spaces(text, d)
-    return doc
+    return _with_spaces(text, doc)  # fitting none: the documented one, `, ` if its header is written so

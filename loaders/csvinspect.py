@@ -104,7 +104,7 @@ def inspect(
                 "ask the vendor to check the export, or raise the setting"
             )
     dialect = csvdialect.detect(head[: HEAD * 2], fmt, complete)
-    skip = _preamble_bytes(head, dialect.preamble)
+    skip = body_start(head, dialect)
     ends = [i for i in (head.find(b"\n", skip), head.find(b"\r", skip)) if i >= 0]
     header_end = min(ends) if ends else len(head)
     if header_end - skip > max_header_bytes:
@@ -161,6 +161,14 @@ def inspect(
 def _chain(buffered: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
     yield b"".join(buffered)
     yield from rest
+
+
+def body_start(head: bytes, dialect: Dialect) -> int:
+    """Where the header starts in the file's first bytes: after its preamble lines, or after a byte order
+    mark (the counter and the tolerant reader both start there)."""
+    if not dialect.preamble and head.startswith(b"\xef\xbb\xbf"):
+        return 3
+    return _preamble_bytes(head, dialect.preamble)
 
 
 def _preamble_bytes(head: bytes, lines: int) -> int:

@@ -10,12 +10,13 @@ whatever came before them: a rejected or multi-line record still counts, so `_so
 from __future__ import annotations
 
 import csv
-import io
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from . import csvcount, csvinspect
 from .csvdialect import Dialect
 
 REJECT_CONTENT_CHARS = 65536  # the rejects table keeps this much of a bad record's text
@@ -33,13 +34,11 @@ class Staged:
     wider: int = 0  # records with more fields than the header
 
 
-def _content(row: list[str], delimiter: str) -> str:
-    text = delimiter.join(row)[:REJECT_CONTENT_CHARS]
-    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
-
-
-def _not_utf8(value: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
+def _content(record: bytes) -> str:
+    """A rejected record's text as it is in the file (bytes that are not UTF-8 as `\\xNN`)."""
+    return record[: REJECT_CONTENT_CHARS * 4].decode("utf-8", errors="backslashreplace")[
+        :REJECT_CONTENT_CHARS
+    ]
 
 
 def stage(
@@ -47,80 +46,112 @@ def stage(
     dest: Path,
     dialect: Dialect,
     max_field: int,
-    unterminated: bool,
     check_header: Callable[[list[str]], None] | None = None,
-    stray_lines: frozenset[int] = frozenset(),
+    python: bool = False,
 ) -> Staged:
-    """Read `src` in `dialect`; good records to `dest` (`record number, fields...`), bad ones returned."""
-    # utf-8-sig: a byte order mark before the header is not part of its first name
-    text = io.TextIOWrapper(src, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    skipped = 0
-    for _ in range(dialect.preamble):
-        if text.readline():
-            skipped += 1
-    csv.field_size_limit(max(max_field, 1 << 20))
-    reader = csv.reader(text, **dialect.reader_options())  # type: ignore[arg-type]
+    """Read `src` in `dialect`; good records to `dest` (`record number, fields...`), bad ones returned.
+
+    The record bounds are the record counter's (loaders/csvcount.py, its record rule): the same counter as
+    the file's inspection, run again over the same bytes, marks where each record starts and ends; this
+    reader only splits the fields inside those bounds, so it reads exactly the records counted."""
+    head = src.read(csvinspect.CHUNK)
+    skip = csvinspect.body_start(head, dialect)
+    preamble_lines = dialect.preamble
+    counter = csvcount.make_counter(
+        dialect.delimiter, dialect.quote, dialect.escape, dialect.skip_space, python=python, marks=True
+    )
+    delim = ord(dialect.delimiter)
+    quote = ord(dialect.quote) if dialect.quote else -1
+    escape = ord(dialect.escape) if dialect.escape else -1
     staged: Staged | None = None
-    pending: tuple[int, list[str]] | None = None  # the previous record: the last one is judged at the end
-    previous_line = 0
     number = 0
+    buf = b""
+    buf_base = 0  # the stream offset of buf[0]
     with open(dest, "w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out, lineterminator="\n")
 
-        def judge(line: int, row: list[str], last: bool) -> None:
+        def header(record: bytes, line: int, flags: int) -> Staged:
+            if flags & csvcount.MARK_UNTERMINATED or b"\n" in record or b"\r" in record:
+                raise HeaderRejected(
+                    f"the header (line {line}) runs over lines: a quote in it is never closed"
+                )
+            fields = csvcount.split_record(record, delim, quote, escape, dialect.skip_space)
+            if flags & csvcount.MARK_STRAY or fields is None:
+                raise HeaderRejected(f"the header (line {line}) has a stray quote: its names are in doubt")
+            row = [v.decode("utf-8", errors="surrogateescape") for v in fields]
+            row[0] = row[0].removeprefix("\ufeff")
+            if check_header is not None:
+                check_header(row)
+            return Staged(row)
+
+        def judge(record: bytes, line: int, nfields: int, flags: int) -> None:
             nonlocal number
             assert staged is not None
             number += 1
             n = len(staged.header)
             reason = None
-            if last and unterminated:
+            row: list[str] = []
+            if flags & csvcount.MARK_UNTERMINATED:
                 reason = (
                     "UNQUOTED VALUE: a quote opened in this record is never closed: the rest of the file is "
                     "one field"
                 )
-            elif line - skipped in stray_lines:
+            elif flags & csvcount.MARK_STRAY:
                 reason = (
                     "STRAY QUOTE: a quote inside an unquoted value, or text after a closing quote (CSV allows "
                     "neither: the record's bounds are in doubt)"
                 )
-            elif len(row) != n:
-                kind = "TOO MANY COLUMNS" if len(row) > n else "MISSING COLUMNS"
-                reason = f"{kind}: {len(row)} fields where the header has {n} (a value is never shifted)"
-                if len(row) > n:
+            elif nfields != n:
+                kind = "TOO MANY COLUMNS" if nfields > n else "MISSING COLUMNS"
+                reason = f"{kind}: {nfields} fields where the header has {n} (a value is never shifted)"
+                if nfields > n:
                     staged.wider += 1
-            elif any("\x00" in v for v in row):
+            elif flags & csvcount.MARK_NUL:
                 reason = "NUL BYTE: a NUL byte in a value"
-            elif any(_not_utf8(v) for v in row):
-                reason = "INVALID ENCODING: bytes that are not UTF-8 text"
+            else:
+                fields = csvcount.split_record(record, delim, quote, escape, dialect.skip_space)
+                if (
+                    fields is None or len(fields) != n
+                ):  # the counter's rule and the split disagree: never load
+                    reason = "UNSPLIT RECORD: its fields cannot be told apart for sure"
+                else:
+                    try:
+                        row = [v.decode("utf-8") for v in fields]
+                    except UnicodeDecodeError:
+                        reason = "INVALID ENCODING: bytes that are not UTF-8 text"
             if reason is None:
                 writer.writerow([number, *row])
                 staged.rows += 1
             else:
-                staged.rejects.append((line, reason, _content(row, dialect.delimiter)))
+                staged.rejects.append((line, reason, _content(record)))
 
-        try:
-            for row in reader:
-                line = previous_line + 1 + skipped
-                previous_line = reader.line_num
-                if not row:
-                    continue  # a blank line is no record
-                if staged is None:
-                    if reader.line_num != 1:
-                        raise HeaderRejected(
-                            f"the header (line {line}) runs over {reader.line_num} lines: a quote in it is "
-                            "never closed"
-                        )
-                    if check_header is not None:
-                        check_header(row)
-                    staged = Staged(row)
-                    continue
-                if pending is not None:
-                    judge(*pending, last=False)
-                pending = (line, row)
-        except csv.Error as exc:
-            raise HeaderRejected(f"line {previous_line + 1 + skipped}: {exc}") from None
-        if pending is not None:
-            judge(*pending, last=True)
+        def take() -> None:
+            nonlocal staged, buf, buf_base
+            marks = array("q", counter.take())
+            for k in range(0, len(marks), 5):
+                start, end, line, nfields, flags = marks[k : k + 5]
+                record = buf[start - buf_base : end - buf_base]
+                line += preamble_lines
+                if flags & csvcount.MARK_HEADER:
+                    staged = header(record, line, flags)
+                else:
+                    judge(record, line, nfields, flags)
+            if marks:
+                cut = marks[-4] - buf_base  # the end of the last record taken
+                buf, buf_base = buf[cut:], marks[-4]
+
+        chunk = head[skip:]
+        while chunk:
+            buf += chunk
+            counter.feed(chunk)
+            take()
+            if len(buf) > max_field + csvinspect.CHUNK:
+                raise HeaderRejected(
+                    f"a record longer than {max_field} bytes (max_line_bytes) from byte {buf_base + skip}"
+                )
+            chunk = src.read(csvinspect.CHUNK)
+        counter.finish()
+        take()
     if staged is None:
         raise HeaderRejected("no header line")
     return staged

@@ -14,11 +14,12 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import os
 from pathlib import Path
 
 import duckdb
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from loaders import csvcount
@@ -108,14 +109,43 @@ OUTCOMES = {"loaded": 0, "quarantined": 0, "files": 0, "rows": 0}
 
 
 # no shrinking: a failure prints its file's bytes, and shrinking a load can take minutes
-# derandomized: CI runs the examples this run checked (a random counterexample found once is in
-# docs/reliability.md, "Known open cases", until the counter and the detection agree on it)
+# derandomized in CI (the same 120 files, about 30 s); random runs: ROWS_PROPERTY_RANDOM=1
+# ROWS_PROPERTY_EXAMPLES=2000 pytest ... --hypothesis-seed=N. A counterexample found becomes an @example below.
 @settings(
-    max_examples=120,
-    derandomize=True,
+    max_examples=int(os.environ.get("ROWS_PROPERTY_EXAMPLES", 120)),
+    derandomize=not os.environ.get("ROWS_PROPERTY_RANDOM"),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
+# counterexamples random runs found (docs/reliability.md): the counter and the tolerant reader once split these
+# into different records; now the reader reads the counter's record bounds
+@example(  # a multi-line quoted field with doubled quotes, a line end just before a stray opening quote
+    sample=(
+        b'col0,col1,col2,col3\r\nc0_x,c1_y,"c2_z\'\xc3\xa9""ya1,b\n",c3_;9\r\n",c0_ayc,,xc\r\n'
+        b'c0_q,c1_r,c2_s,c3_t\r\n"c0_""a\r\n",c1_"b,c2_c,c3_d\r\n',
+        (",", False),
+        0,
+        4,
+    )
+)
+@example(  # `, `-separated with stray quotes
+    sample=(b'col0, col1, col2\nc0_a, "c1_b\nc0_"c, c1_d, c2_e\nc0_f, c1_"g, c2_h\n', (",", True), 0, 3)
+)
+@example(  # a delimiter added inside a quoted value: text, the value stays in its column
+    sample=(b'col0;col1;col2\r\nc0_;"c;1_z\n0";c2_y\r\nc0_a;c1_b;c2_c', (";", False), 0, 3)
+)
+@example(  # the header and a record missing a delimiter were once taken as a preamble in another dialect
+    sample=(b"Export 0 of the engagement feed\r\ncol0, col1, col2\r\nc0_ z c1_, c2_;\r\n", (",", True), 1, 3)
+)
+@example(  # `, `-separated fitting no dialect: once read as plain comma, its records split otherwise
+    sample=(
+        b'col0, col1, col2\r\n"c0_,0;0\n9;ba"c1_,c2_x\r\nc0_aa, "c1_1yz|,z 0 ", c2_\r\n'
+        b'"c0_""",c1_,"c2_z\ny",c3_\r\nc0_, "c1_""", "c2_b ""c|"\r\n',
+        (",", True),
+        0,
+        3,
+    )
 )
 @given(sample=polluted_csv())
 def test_polluted_files_are_accounted_for_or_quarantined(
@@ -172,6 +202,8 @@ def test_polluted_files_are_accounted_for_or_quarantined(
             if value is None:
                 continue
             bare = value.replace('"', "").lstrip()
+            # a delimiter added inside a quoted value is text (no reader can tell): `c;1_` is col1's value
+            bare = bare[:4].replace(delimiter, "") + bare[4:]
             assert bare.startswith(f"c{j}_"), f"{value!r} under col{j}\n{data[:400]!r}"
 
 
