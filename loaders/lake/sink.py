@@ -82,16 +82,35 @@ class LakeSink:
         counts = {f.remote.uri: 0 for f in batch.files}
         if batch.query is None:  # empty files: nothing to write, the ledger still records them
             return counts
+        # the batch's files are read once into a temporary table, sorted by file so that each file's COPY
+        # reads only its own row groups (zone maps), not the whole batch again
+        stage = quote_ident(f"_lake_batch_{uuid.uuid4().hex}")
+        con.execute(
+            f"create temp table {stage} as select * from ({batch.query}) order by _source_uri, _source_row",
+            batch.params,
+        )
+        # created in the batch's transaction: a failure's rollback removes it with everything else
+        self._write_files(con, batch, load_id, stage, counts)
+        con.execute(f"drop table {stage}")
+        return counts
+
+    def _write_files(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        batch: Prepared,
+        load_id: str,
+        stage: str,
+        counts: dict[str, int],
+    ) -> None:
         from ..core import fault_point
 
         with tempfile.TemporaryDirectory(prefix="feeds-lake-") as tmp:
             for i, f in enumerate(batch.files):
                 local = Path(tmp) / f"{i}.parquet"
-                params = {**batch.params, "lake_uri": f.remote.uri}
                 n = con.execute(
-                    f"copy (select * from ({batch.query}) where _source_uri = $lake_uri) to "
+                    f"copy (select * from {stage} where _source_uri = $lake_uri) to "
                     f"{sql_literal(str(local))} (format parquet, compression zstd)",
-                    params,
+                    {"lake_uri": f.remote.uri},
                 ).fetchall()[0][0]
                 counts[f.remote.uri] = int(n)
                 key = object_key(batch.table, f.feed.name, f.remote.uri)
@@ -113,7 +132,6 @@ class LakeSink:
                         batch.loaded_at,
                     ],
                 )
-        return counts
 
     def _publish(self, local: Path, key: str) -> None:
         """Put the finished file in place whole: rename on a local lake, one PUT on S3."""
