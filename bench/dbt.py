@@ -106,8 +106,9 @@ def publish_marts(db: Path, work: Path, env: dict[str, str], dbt: list[str]) -> 
     printed: list[str] = []
     cli = _run([str(BIN / "feeds"), "publish", "--json"], env, printed)
     inside = json.loads(printed[-1])["seconds"]
-    # `dbt run` of the model alone (its parents are built): the options of `dbt build` but its test exclusion
-    in_dbt = _run([dbt[0], "run", "--select", "publish_marts", *dbt[2:-2]], env)
+    # `dbt run` of the publish and its list view (the marts are built): the options of `dbt build` but its
+    # test exclusion
+    in_dbt = _run([dbt[0], "run", "--select", "publish_inputs", "publish_marts", *dbt[2:-2]], env)
     copy_dir = work / "copy"
     copy_dir.mkdir()
     start = time.perf_counter()
