@@ -138,3 +138,71 @@ def test_publish_never_replaces_a_file_it_did_not_write(tmp_path: Path) -> None:
     feeds("publish", "--to", str(target), warehouse=warehouse)
     feeds("publish", "--to", str(target), warehouse=warehouse)
     assert cli_json(target, "select x from marts.t") == [{"x": 1}]
+
+
+def test_dbt_build_publishes_while_a_reader_holds_the_serving_file(tmp_path: Path) -> None:
+    """The `publish_marts` model: a plain `dbt build` publishes, after every mart and its tests, and swaps the
+    serving file under a reader as `feeds publish` does."""
+    root = tmp_path / "feeds"
+    config = fx.write_feeds_yml(root)
+    fx.write_day(root, 1)
+    warehouse = tmp_path / "warehouse" / "engagement.duckdb"
+    serving = tmp_path / "warehouse" / "engagement_marts.duckdb"
+    load(config, warehouse)
+    dbt(["build", "--exclude", "resource_type:unit_test"], warehouse, tmp_path)
+    assert cli_json(serving, "select count(*) as n from marts.fct_engagement_events")[0]["n"] > 0
+    first = cli_json(serving, "select distinct publish_id from publication.tables")
+
+    # every model of the published schemas comes before the publish in the graph
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    published = {
+        n["unique_id"]
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["config"]["schema"] in ("marts", "health")
+    }
+    inputs = manifest["nodes"]["model.engagement.publish_inputs"]["depends_on"]["nodes"]
+    assert published and published == set(inputs)
+    assert manifest["nodes"]["model.engagement.publish_marts"]["depends_on"]["nodes"] == [
+        "model.engagement.publish_inputs"
+    ]
+
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(serving)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    count = "select count(*) from marts.fct_engagement_events\n"
+
+    def ask(sql: str) -> list:
+        assert reader.stdin and reader.stdout
+        reader.stdin.write(sql)
+        reader.stdin.flush()
+        return json.loads(reader.stdout.readline())
+
+    try:
+        before = ask(count)
+        for day in fx.DAYS[1:]:
+            fx.write_day(root, day)
+        load(config, warehouse)
+        out = dbt(["build", "--exclude", "resource_type:unit_test"], warehouse, tmp_path).stdout
+        assert re.search(r"OK created python table model publication\.publish_marts", out), out[-3000:]
+        assert ask(count) == before  # the reader keeps its version
+        assert ask("select distinct publish_id from publication.tables\n") == [[first[0]["publish_id"]]]
+    finally:
+        assert reader.stdin
+        reader.stdin.close()
+        reader.wait(30)
+    expected = sum(fx.EXPECTED_EVENTS.values())
+    assert before[0][0] < expected
+    assert cli_json(serving, "select count(*) as n from marts.fct_engagement_events") == [{"n": expected}]
+    # the model's row records the version a new connection sees, and the Parquet beside it
+    record = cli_json(
+        warehouse, "select publish_id, duckdb_path, tables, row_count from publication.publish_marts"
+    )
+    now = cli_json(serving, "select distinct publish_id from publication.tables")
+    assert [r["publish_id"] for r in record] == [now[0]["publish_id"]] != [first[0]["publish_id"]]
+    assert record[0]["duckdb_path"] == str(serving) and "marts.fct_engagement_events" in record[0]["tables"]
+    parquet = serving.with_name("engagement_marts_parquet") / "marts" / "fct_engagement_events.parquet"
+    assert cli_json(serving, f"select count(*) as n from '{parquet}'") == [{"n": expected}]
+
+    # switched off, a build leaves the serving file as it is
+    stat = serving.stat()
+    dbt(["run", "--select", "publish_marts", "--vars", "{publish_marts: false}"], warehouse, tmp_path)
+    assert (serving.stat().st_ino, serving.stat().st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
