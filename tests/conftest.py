@@ -73,12 +73,3 @@ def write_ndjson(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
-
-
-# The longest files first: under `pytest -n 2 --dist loadfile` a worker takes a file at a time in collection
-# order, so the Spark build (minutes) starts at once beside the rest instead of after it.
-LONGEST_FIRST = ("test_spark_equal_marts.py",)
-
-
-def pytest_collection_modifyitems(session, config, items):
-    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)
