@@ -15,22 +15,3 @@
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 {%- endmacro %}
-
-{#- The enabled vendors' adapter models, as refs. -#}
-{% macro enabled_vendor_adapters() -%}
-    {%- set relations = [] -%}
-    {%- for vendor in ['sailthru', 'simon', 'apsis', 'encharge', 'leanplum'] -%}
-        {%- if var('engagement__using_' ~ vendor) -%}
-            {%- do relations.append(ref('int_' ~ vendor ~ '__events')) -%}
-        {%- endif -%}
-    {%- endfor -%}
-    {{ return(relations) }}
-{%- endmacro %}
-
-{#- `select * ... union all ...` over models of one shape (e.g. the ten Sailthru email tables). -#}
-{% macro union_all_refs(model_names) -%}
-    {%- for name in model_names %}
-    select * from {{ ref(name) }}
-    {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
-{%- endmacro %}

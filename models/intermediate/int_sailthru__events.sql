@@ -1,18 +1,47 @@
 {{ config(enabled=var('engagement__using_sailthru')) }}
 
-{%- set email_models = [] -%}
-{%- for table in [
-    'campaign_send', 'campaign_open', 'campaign_click', 'campaign_bounce', 'campaign_unsubscribe',
-    'triggered_send', 'triggered_open', 'triggered_click', 'triggered_bounce', 'triggered_unsubscribe',
-] -%}
-    {%- do email_models.append('stg_sailthru__' ~ table) -%}
-{%- endfor %}
-
 with
 
 email_events as (
 
-    {{ engagement.union_all_refs(email_models) }}
+    {#- the ten e-mail tables share one staging shape (columns a table lacks are NULL) #}
+    select * from {{ ref('stg_sailthru__campaign_send') }}
+
+    union all
+
+    select * from {{ ref('stg_sailthru__campaign_open') }}
+
+    union all
+
+    select * from {{ ref('stg_sailthru__campaign_click') }}
+
+    union all
+
+    select * from {{ ref('stg_sailthru__campaign_bounce') }}
+
+    union all
+
+    select * from {{ ref('stg_sailthru__campaign_unsubscribe') }}
+
+    union all
+
+    select * from {{ ref('stg_sailthru__triggered_send') }}
+
+    union all
+
+    select * from {{ ref('stg_sailthru__triggered_open') }}
+
+    union all
+
+    select * from {{ ref('stg_sailthru__triggered_click') }}
+
+    union all
+
+    select * from {{ ref('stg_sailthru__triggered_bounce') }}
+
+    union all
+
+    select * from {{ ref('stg_sailthru__triggered_unsubscribe') }}
 
 ),
 

@@ -50,7 +50,7 @@ event_summary as (
 
 lookups as (
 
-    {{ engagement.sailthru_campaign_lookups() }}
+    select * from {{ ref('int_campaign_lookups') }}
 
 ),
 
