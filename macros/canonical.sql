@@ -50,9 +50,11 @@
 {%- endmacro %}
 
 {#- Canonical event_type etc. for a vendor's event name: exact names, or the longest matching prefix for
-    names that carry a value (Encharge `added-tag-{tag}`); the value after the prefix is returned too. -#}
-{% macro event_map_join(name_expr, vendor, alias='event_map') -%}
-    left join {{ ref('engagement_event_map') }} as {{ alias }}
+    names that carry a value (Encharge `added-tag-{tag}`); the value after the prefix is returned too.
+    The model passes the two seeds (`ref('engagement_event_map')`, `ref('engagement_event_types')`), so its
+    inputs stay visible in its own file. -#}
+{% macro event_map_join(name_expr, vendor, event_map, event_types, alias='event_map') -%}
+    left join {{ event_map }} as {{ alias }}
         on
             {{ alias }}.source_vendor = '{{ vendor }}'
             and (
@@ -63,7 +65,7 @@
                     and length({{ name_expr }}) > length({{ alias }}.source_event)
                 )
             )
-    left join {{ ref('engagement_event_types') }} as {{ alias }}_types
+    left join {{ event_types }} as {{ alias }}_types
         on {{ alias }}.event_type = {{ alias }}_types.event_type
 {%- endmacro %}
 

@@ -26,7 +26,17 @@
     {%- if not execute or flags.FULL_REFRESH -%}
         {{ return('1 = 1') }}
     {%- endif -%}
-    {%- set fct = adapter.get_relation(database=target.get('database'), schema='marts', identifier='fct_engagement_events') -%}
+    {#- the fact's relation from the graph (its configured schema and alias), not a name pasted together; a ref
+        here would make every windowed test depend on the fact -#}
+    {%- set found = namespace(relation=none) -%}
+    {%- for node in graph.nodes.values() -%}
+        {%- if node.resource_type == 'model' and node.package_name == 'engagement'
+            and node.name == 'fct_engagement_events' -%}
+            {%- set found.relation = adapter.get_relation(
+                database=node.database, schema=node.schema, identifier=node.alias) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set fct = found.relation -%}
     {%- if fct is none -%}
         {{ return('1 = 1') }}
     {%- endif -%}

@@ -238,7 +238,7 @@ def test_duplicate_headers_get_duckdb_suffixes(load: Load) -> None:
 
 def test_headers_differing_only_in_case(load: Load) -> None:
     # within one file DuckDB keeps them apart with suffixes; across files they are one column (by name,
-    # case-insensitively, as DESIGN.md promises)
+    # case-insensitively, as docs/design.md promises)
     assert load.q('select "Email", email_1, "EMAIL_2" from raw.sailthru__case_headers') == [("1", "2", "3")]
     columns = [r[0] for r in load.q("describe raw.sailthru__case_across_files")]
     assert [c for c in columns if c.lower() == "name"] == ["Name"]

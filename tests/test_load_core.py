@@ -1,4 +1,4 @@
-"""The raw-layer promises of DESIGN.md on a local folder: by name, exactly once, replace, quarantine."""
+"""The raw-layer promises of docs/design.md on a local folder: by name, exactly once, replace, quarantine."""
 
 from __future__ import annotations
 

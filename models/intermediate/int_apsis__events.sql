@@ -21,7 +21,8 @@ coded as (
         nullif(event_map.channel, '') as channel,
         nullif(bounce_codes.bounce_type, '') as code_bounce_type
     from events
-    {{ engagement.event_map_join('events.event_type_name', 'apsis') }}
+    {{ engagement.event_map_join(
+        'events.event_type_name', 'apsis', ref('engagement_event_map'), ref('engagement_event_types')) }}
     left join {{ ref('apsis_bounce_codes') }} as bounce_codes
         on events.bounce_code between bounce_codes.code_from and bounce_codes.code_to
 

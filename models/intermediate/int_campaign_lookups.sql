@@ -3,63 +3,63 @@
     vendor sends lookups (their names come from the events). Zero rows when Sailthru is switched off. -#}
 {%- if var('engagement__using_sailthru') %}
 
-with
+    with
 
-campaigns as (
+    campaigns as (
 
-    select * from {{ ref('stg_sailthru__campaign') }}
+        select * from {{ ref('stg_sailthru__campaign') }}
 
-),
+    ),
 
-templates as (
+    templates as (
 
-    select * from {{ ref('stg_sailthru__template') }}
+        select * from {{ ref('stg_sailthru__template') }}
 
-),
+    ),
 
-flows as (
+    flows as (
 
-    select * from {{ ref('stg_sailthru__lifecycle_optimizer_flow') }}
+        select * from {{ ref('stg_sailthru__lifecycle_optimizer_flow') }}
 
-),
+    ),
 
-final as (
+    final as (
 
-    select
-        'sailthru' as source_vendor,
-        'campaign' as campaign_kind,
-        campaign_id,
-        name as campaign_name,
-        subject,
-        created_at
-    from campaigns
+        select
+            'sailthru' as source_vendor,
+            'campaign' as campaign_kind,
+            campaign_id,
+            name as campaign_name,
+            subject,
+            created_at
+        from campaigns
 
-    union all
+        union all
 
-    {#- triggered mail has no campaign: its template is the campaign (int_sailthru__events does the same) #}
-    select
-        'sailthru' as source_vendor,
-        'campaign' as campaign_kind,
-        'template:' || template_id as campaign_id,
-        name as campaign_name,
-        subject,
-        created_at
-    from templates
+        {#- triggered mail has no campaign: its template is the campaign (int_sailthru__events does the same) #}
+        select
+            'sailthru' as source_vendor,
+            'campaign' as campaign_kind,
+            'template:' || template_id as campaign_id,
+            name as campaign_name,
+            subject,
+            created_at
+        from templates
 
-    union all
+        union all
 
-    select
-        'sailthru' as source_vendor,
-        'flow' as campaign_kind,
-        flow_id as campaign_id,
-        name as campaign_name,
-        cast(null as {{ dbt.type_string() }}) as subject,
-        created_at
-    from flows
+        select
+            'sailthru' as source_vendor,
+            'flow' as campaign_kind,
+            flow_id as campaign_id,
+            name as campaign_name,
+            cast(null as {{ dbt.type_string() }}) as subject,
+            created_at
+        from flows
 
-)
+    )
 
-select * from final
+    select * from final
 
 {%- else %}
 

@@ -24,7 +24,8 @@ mapped as (
                 then substring(events.event_name, length(event_map.source_event) + 1)
         end as event_value
     from events
-    {{ engagement.event_map_join('events.event_name', 'encharge') }}
+    {{ engagement.event_map_join(
+        'events.event_name', 'encharge', ref('engagement_event_map'), ref('engagement_event_types')) }}
 
 ),
 

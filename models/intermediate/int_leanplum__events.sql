@@ -65,7 +65,8 @@ mapped as (
             and keyed.structured_key = structured_map.source_event
     left join {{ ref('engagement_event_types') }} as structured_map_types
         on structured_map.event_type = structured_map_types.event_type
-    {{ engagement.event_map_join('keyed.event_name_short', 'leanplum') }}
+    {{ engagement.event_map_join(
+        'keyed.event_name_short', 'leanplum', ref('engagement_event_map'), ref('engagement_event_types')) }}
 
 ),
 

@@ -56,7 +56,8 @@ email_mapped as (
         {{ engagement.regex_group('email_events.reason_log', '\\b([45]\\.[0-9]{1,3}\\.[0-9]{1,3})\\b') }}
             as smtp_status
     from email_events
-    {{ engagement.event_map_join('email_events.source_table', 'sailthru') }}
+    {{ engagement.event_map_join(
+        'email_events.source_table', 'sailthru', ref('engagement_event_map'), ref('engagement_event_types')) }}
     left join {{ ref('smtp_status_classes') }} as smtp
         on
             cast(smtp.status_class as {{ dbt.type_string() }})
@@ -121,7 +122,9 @@ mobile_events as (
         nullif(event_map.channel, '') as channel,
         nullif(event_map.bounce_type, '') as bounce_type
     from {{ ref('stg_sailthru__mobile_notifications') }} as mobile
-    {{ engagement.event_map_join("'mobile_notifications:' || mobile.status", 'sailthru') }}
+    {{ engagement.event_map_join(
+        "'mobile_notifications:' || mobile.status", 'sailthru',
+        ref('engagement_event_map'), ref('engagement_event_types')) }}
 
 ),
 

@@ -28,7 +28,8 @@ mapped as (
         event_map_types.event_category,
         nullif(event_map.channel, '') as channel
     from keyed
-    {{ engagement.event_map_join('keyed.map_key', 'simon') }}
+    {{ engagement.event_map_join(
+        'keyed.map_key', 'simon', ref('engagement_event_map'), ref('engagement_event_types')) }}
 
 ),
 
