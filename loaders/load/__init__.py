@@ -11,6 +11,7 @@ The parts, each a module (imported by its own path; this package imports nothing
 - feedrun.py   `FeedRun`: one feed's load, step by step (list, gate, plan, localize, batches, tolerant pass)
 - ledger.py    what is loaded already; the plan of a feed and its batches
 - control.py   control-file gating (Simon): a data file waits for the control file that vouches for it
+- localize.py  each file fetched (or read in place), its format decided, a CSV file inspected
 - readers.py   one DuckDB reader per file, a file's header or JSON keys, the batch statement
 - guards.py    content checks: binary or oversized content, required columns, column names
 - emails.py    hashing clear-text e-mails on their way into raw (`hash_emails: true`)

@@ -26,11 +26,10 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from .. import csvinspect
 from ..config import Feed
 from ..csvinspect import Inspection
 from ..listing import Listing, note_vendor_files, record_unrecognized, sort_listing
-from ..transports import Transport, TransportError, safe_relpath
+from ..transports import Transport, safe_relpath
 from ..vendors import Layout, sniff
 from .batch import Validator, apply_schema, load_batch, prepare_batch
 from .control import Gate, gate_on_control_files
@@ -46,6 +45,7 @@ from .errors import (
 from .faults import fault_point
 from .guards import content_problem
 from .ledger import batches, plan_feed
+from .localize import fetch_all, file_format, inspect_csv
 from .model import FeedResult, PendingFile, Prepared
 from .tolerant import prepare_tolerant, why_tolerant
 
@@ -168,28 +168,10 @@ class FeedRun:
     # ------------------------------------------------------------ localize and check
 
     def _localize(self, pending: list[PendingFile], tmp: Path) -> None:
-        """Give every pending file a local path (in place, or downloaded) and its sniffed format."""
-        transport = self.transport
-
-        def fetch(item: tuple[int, PendingFile]) -> None:
-            i, f = item
-            local = transport.local_path(f.remote)
-            if local is None:
-                local = tmp / f"{i:06d}.part"
-                transport.fetch(f.remote, local)
-            f.local = local
-
-        to_fetch = list(enumerate(pending))
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            futures = [(f, pool.submit(fetch, item)) for item, f in zip(to_fetch, pending, strict=True)]
-            for f, fut in futures:
-                exc = fut.exception()
-                if exc is not None:
-                    f.local = None
-                    if isinstance(exc, TransportError):
-                        self.result.errors.append(str(exc))
-                    else:
-                        raise exc
+        """Give every pending file a local path (in place, or downloaded), its format and its checks; a
+        file that fails one is quarantined, or left for the next run when it changed meanwhile."""
+        for exc in fetch_all(self.transport, pending, tmp):
+            self.result.errors.append(str(exc))
         for f in pending:
             if f.local is None or f.remote.size == 0:
                 f.fmt = f.route.fmt
@@ -205,11 +187,7 @@ class FeedRun:
                 self._quarantine(f, f"{f.remote.uri}: cannot decompress: {exc}; re-send it")
                 continue
             f.gzip = sniffed.gzip
-            f.fmt = f.route.fmt or sniffed.fmt
-            if f.route.fmt and sniffed.fmt and sniffed.fmt != f.route.fmt and sniffed.fmt == "parquet":
-                f.fmt = "parquet"
-            if f.feed.format != "auto":
-                f.fmt = {"jsonl": "json"}.get(f.feed.format, f.feed.format)
+            f.fmt = file_format(f, sniffed)
             if f.fmt is None:
                 self._quarantine(f, f"{f.remote.uri}: cannot tell the file format from its content")
                 continue
@@ -224,7 +202,7 @@ class FeedRun:
         csvs = [f for f in pending if f.local is not None and f.remote.size > 0 and f.fmt in ("csv", "tsv")]
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             # the C counter and zlib let go of the GIL: files are inspected side by side
-            found = list(pool.map(self._inspect, csvs))
+            found = list(pool.map(lambda f: inspect_csv(f, self.settings), csvs))
         for f, outcome in zip(csvs, found, strict=True):
             if isinstance(outcome, Inspection):
                 f.inspection = outcome
@@ -232,28 +210,6 @@ class FeedRun:
                 self._changed(f, str(outcome))
             else:
                 self._quarantine(f, f"{f.remote.uri}: {outcome}")
-
-    def _inspect(self, f: PendingFile) -> Inspection | str | FileChanged:
-        """A CSV file's dialect and record count (see loaders/csvinspect.py), or why it must not be read."""
-        settings = self.settings
-        absolute = f.feed.max_decompressed_bytes or settings.max_decompressed_bytes
-        limit = csvinspect.decompressed_limit(
-            f.remote.size, f.gzip, absolute, settings.max_decompressed_ratio, settings.max_decompressed_floor
-        )
-        assert f.local is not None
-        try:
-            return csvinspect.inspect(
-                f.local, f.gzip, f.fmt, limit, settings.max_header_bytes, settings.max_columns
-            )
-        except csvinspect.Refused as exc:
-            return str(exc)
-        except FileNotFoundError:
-            return FileChanged(f"{f.remote.uri}: disappeared while it was read; retried on the next run")
-        except OSError as exc:
-            problem = environment_problem(exc)
-            if problem:
-                raise EnvironmentFailure(f"{f.remote.uri}: {problem}") from None
-            return f"cannot read: {exc}"
 
     def _has_changed(self, f: PendingFile) -> bool:
         """Whether a file read in place is no longer the version listed (changed, grown, gone)."""
