@@ -5,7 +5,7 @@ A `FeedRun` lives for one feed of one run and holds that feed's state. Its steps
 2. for a control-gated layout, keep the data files a control file vouches for (control.py);
 3. plan the versions the ledger does not hold (ledger.py) and hold back a loaded file come back empty;
 4. localize: a local path for each (in place, or fetched), its format sniffed, its content checked
-   (guards.py), a CSV file inspected for its dialect and record count (loaders/csvinspect.py);
+   (localize.py, guards.py), a CSV file inspected for its dialect and record count;
 5. bind every batch, add new columns in one transaction, insert the batches side by side (batch.py);
    a batch that fails is split until the bad file is alone; a CSV file the strict reader refuses gets the
    tolerant pass (tolerant.py), one at a time after the others.
