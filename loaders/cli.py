@@ -151,7 +151,7 @@ def load(
     as_json: JsonOpt = False,
 ) -> None:
     """Load every new or changed file of the configured feeds into raw tables, exactly once."""
-    from .core import EnvironmentFailure, environment_problem
+    from .load.errors import EnvironmentFailure, environment_problem
     from .status import ledger_summary, write_snapshot
     from .warehouse import WarehouseLocked, connect
 
@@ -267,7 +267,7 @@ def load(
 
 
 def _run_loader(cfg: Any, con: Any, feed: list[str] | None, retry_quarantined: bool) -> Any:
-    from .core import Loader
+    from .load.run import Loader
 
     columns = (
         TextColumn("{task.description}"),

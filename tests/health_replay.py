@@ -1,6 +1,6 @@
 """An export with quirks delivered day by day, each day loaded by the real loader on a simulated clock.
 
-The loader stamps its ledger with its clock (`loaders.core.utcnow`); the vendors' files arrive on the days
+The loader stamps its ledger with its clock (`loaders.load.clock.utcnow`); the vendors' files arrive on the days
 of the export's `truth/files.csv` (arrives_at). Replaying those days in seconds needs the loader to believe
 it runs on each of them: its clock is set to the delivery day (plus the real seconds elapsed, so durations
 stay real) for the length of that day's run. Nothing else is simulated: the files, the loader, DuckDB and
@@ -30,8 +30,10 @@ import yaml
 
 from fixtures.destinations import parse_destination
 from fixtures.run import export
-from loaders import core
 from loaders.config import load_config
+from loaders.load import clock
+from loaders.load.model import RunResult
+from loaders.load.run import Loader
 from loaders.warehouse import connect
 
 RUN_HOUR = 23  # each day's load runs at 23:00 UTC, after that day's deliveries
@@ -57,16 +59,16 @@ def loader_clock(at: datetime) -> Iterator[None]:
     """The loader's clock reads `at` plus the real time elapsed since entering."""
     started = time.monotonic()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(core, "utcnow", lambda: at + timedelta(seconds=time.monotonic() - started))
+        mp.setattr(clock, "utcnow", lambda: at + timedelta(seconds=time.monotonic() - started))
         yield
 
 
-def load_at(feeds_yml: Path, warehouse: Path, at: datetime) -> core.RunResult:
+def load_at(feeds_yml: Path, warehouse: Path, at: datetime) -> RunResult:
     cfg = load_config(feeds_yml)
     with loader_clock(at):
         con = connect(warehouse)
         try:
-            return core.Loader(con, cfg).run()
+            return Loader(con, cfg).run()
         finally:
             con.close()
 

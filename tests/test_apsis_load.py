@@ -14,7 +14,7 @@ import pytest
 
 from fixtures.apsis_api import FakeApsisAPI
 from loaders.config import parse_config
-from loaders.core import Loader
+from loaders.load.run import Loader
 from loaders.warehouse import connect, quote_ident
 from tests.conftest import query, run_feeds, write_config
 from tests.test_apsis_api import CLIENT_ID, ORIGIN, SECRET, render

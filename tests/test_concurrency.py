@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from loaders.config import parse_config
-from loaders.core import Loader
+from loaders.load.run import Loader
 from loaders.warehouse import connect
 from tests.conftest import REPO, leanplum_event, query, run_feeds, write_config, write_ndjson
 from tests.reliability import record

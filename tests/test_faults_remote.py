@@ -18,7 +18,8 @@ from fixtures.apsis_api import FakeApsisAPI
 from fixtures.devservers import Moto
 from fixtures.sshd import local_sshd
 from loaders.config import parse_config
-from loaders.core import Loader, RunResult
+from loaders.load.model import RunResult
+from loaders.load.run import Loader
 from loaders.transports import apsis as apsis_transport
 from loaders.warehouse import connect
 from tests.conftest import leanplum_event, query, run_feeds, write_config

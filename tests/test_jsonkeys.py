@@ -104,7 +104,7 @@ def test_the_loader_lists_the_same_columns_with_or_without_the_scanner(
 ) -> None:
     from types import SimpleNamespace
 
-    from loaders import core
+    from loaders.load import readers
 
     if not built:
         monkeypatch.setattr(jsonkeys, "Scanner", None)
@@ -117,7 +117,7 @@ def test_the_loader_lists_the_same_columns_with_or_without_the_scanner(
     con = duckdb.connect()
 
     def columns(path, gz=False):
-        return list(core._json_keys(con, [SimpleNamespace(local=path, gzip=gz)]))
+        return list(readers.json_keys(con, [SimpleNamespace(local=path, gzip=gz)]))
 
     assert columns(plain) == ["b", "A", "cé"]  # the first record's order, then by name; one of A and a
     assert columns(zipped, gz=True) == ["late"]

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from loaders import csvcount
 from loaders.config import parse_config
-from loaders.core import Loader
+from loaders.load.run import Loader
 from loaders.warehouse import connect
 from tests.reliability import record
 

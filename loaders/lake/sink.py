@@ -22,10 +22,11 @@ from urllib.parse import urlparse
 
 import duckdb
 
+from ..load.faults import fault_point
 from ..warehouse import META_SCHEMA, RAW_SCHEMA, quote_ident, sql_literal
 
 if TYPE_CHECKING:
-    from ..core import Prepared
+    from ..load.model import Prepared
 
 LAKE_DDL = f"""
 create table if not exists {META_SCHEMA}.lake_objects (
@@ -102,8 +103,6 @@ class LakeSink:
         stage: str,
         counts: dict[str, int],
     ) -> None:
-        from ..core import fault_point
-
         with tempfile.TemporaryDirectory(prefix="feeds-lake-") as tmp:
             for i, f in enumerate(batch.files):
                 local = Path(tmp) / f"{i}.parquet"

@@ -51,7 +51,7 @@ from tenacity import (
 )
 
 from ..vendors.apsis import export_file_name
-from .base import RemoteFile, TransportError
+from .base import RemoteFile, Transport, TransportError
 
 if TYPE_CHECKING:
     import duckdb
@@ -484,7 +484,7 @@ class ApsisClient:
 # ---------------------------------------------------------------- the transport
 
 
-class ApsisTransport:
+class ApsisTransport(Transport):
     """`list()` runs the exports for the windows not in the ledger yet; the files are then local."""
 
     def __init__(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +24,16 @@ class RemoteFile:
 
 
 class Transport(Protocol):
+    """A transport subclasses this protocol explicitly: it then inherits the defaults of the capabilities it
+    lacks (no unreadable files, no errors after the listing, no re-reading of versions)."""
+
+    # one line per listed file that cannot be read (a dangling link, a loop, a name not UTF-8), set by
+    # `list`: each is reported, and the other files load
+    problems: Sequence[str] = ()
+    # failures of part of a listing that did not stop the rest (an API window that failed), set by `list`:
+    # they fail the feed once the files that did arrive are loaded
+    errors: Sequence[str] = ()
+
     def list(self) -> list[RemoteFile]:
         """Every file under the feed's URI, recursively."""
         ...
@@ -34,6 +45,12 @@ class Transport(Protocol):
     def fetch(self, file: RemoteFile, dest: Path) -> None:
         """Stream the file to `dest` without holding it in memory."""
         ...
+
+    def current_version(self, file: RemoteFile) -> str | None:
+        """The file's version now (None: gone), to check that a file read in place was not changed while it
+        was read. The default: a transport that cannot tell answers the version listed (a fetched copy is
+        the version it was fetched as)."""
+        return file.version
 
     def close(self) -> None: ...
 

@@ -13,10 +13,10 @@ import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from .base import RemoteFile, TransportError
+from .base import RemoteFile, Transport, TransportError
 
 
-class LocalTransport:
+class LocalTransport(Transport):
     def __init__(self, uri: str) -> None:
         self.root = Path(os.path.realpath(unquote(urlparse(uri).path)))
         self.problems: list[str] = []

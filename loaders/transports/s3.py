@@ -18,7 +18,7 @@ from botocore.exceptions import (
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 from urllib3.exceptions import ProtocolError
 
-from .base import RemoteFile, TransportError
+from .base import RemoteFile, Transport, TransportError
 
 RETRIES = BotoConfig(
     retries={"max_attempts": 8, "mode": "adaptive"},
@@ -48,7 +48,7 @@ CHUNK = 1 << 20
 _RETRYABLE = (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, ConnectionError, ProtocolError)
 
 
-class S3Transport:
+class S3Transport(Transport):
     def __init__(
         self,
         uri: str,

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import errno
 import getpass
@@ -33,7 +34,7 @@ import asyncssh
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ..config import SFTPOptions
-from .base import RemoteFile, TransportError, safe_relpath
+from .base import RemoteFile, Transport, TransportError, safe_relpath
 
 T = TypeVar("T")
 
@@ -93,7 +94,7 @@ class _HostKeyRecorder(asyncssh.SSHClient):
         return False
 
 
-class SFTPTransport:
+class SFTPTransport(Transport):
     def __init__(
         self,
         uri: str,
@@ -296,7 +297,7 @@ class SFTPTransport:
     def list(self) -> list[RemoteFile]:
         return self._run(self._with_retries(self._uri(self.root), self._list))
 
-    async def _list(self, sftp: asyncssh.SFTPClient) -> list[RemoteFile]:
+    async def _list(self, sftp: asyncssh.SFTPClient) -> builtins.list[RemoteFile]:
         try:
             top = await sftp.stat(self.root)
         except asyncssh.SFTPNoSuchFile:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,7 @@ class Layout:
     control_gated: bool = False
     # raw table -> the columns (lower case) a file of that table cannot lack; a file without one of them is
     # quarantined, not loaded (its rows could not be placed: no key, no time, no kind of event)
-    required: dict[str, tuple[str, ...]] = {}
+    required: Mapping[str, tuple[str, ...]] = {}
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = options or {}
