@@ -14,7 +14,7 @@ import duckdb
 
 from bench.common import du, report, time_bare, time_feeds_load, workdir
 from fixtures.apsis_api import FakeApsisAPI
-from loaders.transports.apsis import ApsisClient
+from loaders.transports.apsis_client import ApsisClient
 
 EVENTS = int(os.environ.get("BENCH_APSIS_EVENTS", 1_500_000))
 WINDOWS = 3  # one export per 30-day window, as the client asks for a 90-day gap with max_window_days: 30

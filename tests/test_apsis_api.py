@@ -17,16 +17,10 @@ import requests
 from fixtures.apsis_api import FakeApsisAPI, apsis_server
 from loaders.config import Feed
 from loaders.transports import TransportError
-from loaders.transports.apsis import (
-    ApsisClient,
-    ApsisError,
-    ApsisTransport,
-    gaps,
-    halves,
-    split,
-    window_of,
-    window_uri,
-)
+from loaders.transports.apsis import ApsisTransport
+from loaders.transports.apsis_client import ApsisClient
+from loaders.transports.apsis_session import ApsisError
+from loaders.transports.apsis_windows import gaps, halves, split, window_of, window_uri
 
 CLIENT_ID, SECRET = "acme-client", "s3cr3t-value-never-printed"
 DEFAULT_COLUMNS = [

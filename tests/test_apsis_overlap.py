@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.apsis_api import FakeApsisAPI
-from loaders.transports.apsis import window_of
+from loaders.transports.apsis_windows import window_of
 from tests.conftest import REPO, query, run_feeds, write_config
 from tests.test_apsis_api import CLIENT_ID, DEFAULT_COLUMNS, SECRET, render
 from tests.test_apsis_load import ENV, apsis_feed

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from .apsis_protocol import STAMP, utc
 from .base import Layout, Route
 
 VENDOR = "apsis"
@@ -31,17 +32,12 @@ EVENT_TYPES = {
     "ABUSE": "spam_reported",
 }
 TAG_VALUE = "TAG"
-STAMP = "%Y%m%dT%H%M%SZ"
 _NAME = re.compile(r"^apsis-email-events-(\d{8}T\d{6}Z)_(\d{8}T\d{6}Z)\.csv(\.gz)?$")
 _HEADER = re.compile(r"^(?P<name>.+) \(version_id: (?P<version>\d+)\)$")
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def export_file_name(start: datetime, end: datetime) -> str:
-    return f"apsis-email-events-{_utc(start):{STAMP}}_{_utc(end):{STAMP}}.csv.gz"
+    return f"apsis-email-events-{utc(start):{STAMP}}_{utc(end):{STAMP}}.csv.gz"
 
 
 def parse_export_file_name(name: str) -> tuple[datetime, datetime] | None:

@@ -1,4 +1,4 @@
-"""`feeds report`: the typer command (registered in loaders/cli.py with one line)."""
+"""`feeds report`: one self-contained HTML file of feed health, drawn by `loaders/report/`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from ..config import DEFAULT_DUCKDB
 from ..errors import CommandError
-from .build import ReportError, write_report
+from .output import console
+from .output import out as stdout
 
 DEFAULT_OUT = Path("target/feeds-report.html")
 
@@ -29,15 +30,16 @@ def report_command(
     force: Annotated[bool, typer.Option(help="Replace --out even if this command did not write it.")] = False,
 ) -> None:
     """Write one self-contained HTML file of feed health (charts from the health mart; works offline)."""
-    db = duckdb_path or Path(os.environ.get("ENGAGEMENT_DUCKDB") or "warehouse/engagement.duckdb")
-    err = Console(stderr=True)
+    from ..report import ReportError, write_report
+
+    db = duckdb_path or Path(os.environ.get("ENGAGEMENT_DUCKDB") or DEFAULT_DUCKDB)
     try:
         written = write_report(db, out, run_results, force=force)
     except ReportError as exc:
         raise CommandError(str(exc)) from None
     for title in written.empty:
-        err.print(f"[yellow]note:[/] no data for the chart '{title}'", highlight=False)
-    Console().print(
+        console.print(f"[yellow]note:[/] no data for the chart '{title}'", highlight=False)
+    stdout.print(
         f"report: {written.path.resolve()} ({written.charts} charts, {written.bytes / 1e6:.1f} MB)",
         highlight=False,
         soft_wrap=True,

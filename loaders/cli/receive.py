@@ -1,4 +1,5 @@
-"""`feeds receive`: the command-line face of the receiver. aiohttp is imported only when it runs."""
+"""`feeds receive`: the command-line face of the receiver (`loaders/receiver/`). aiohttp is imported only when
+it runs."""
 
 from __future__ import annotations
 
@@ -47,8 +48,8 @@ def receive_command(
     ] = None,
 ) -> None:
     """Receive Encharge's Activity Stream: store each POSTed event durably, then land NDJSON files."""
-    from .server import ReceiverSettings, serve
-    from .spool import SpoolError
+    from ..receiver.server import ReceiverSettings, serve
+    from ..receiver.spool import SpoolError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     secret: bytes | None = None
