@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import errno
 import getpass
@@ -296,7 +297,7 @@ class SFTPTransport:
     def list(self) -> list[RemoteFile]:
         return self._run(self._with_retries(self._uri(self.root), self._list))
 
-    async def _list(self, sftp: asyncssh.SFTPClient) -> list[RemoteFile]:
+    async def _list(self, sftp: asyncssh.SFTPClient) -> builtins.list[RemoteFile]:
         try:
             top = await sftp.stat(self.root)
         except asyncssh.SFTPNoSuchFile:
