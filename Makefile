@@ -54,13 +54,13 @@ lint: $(STAMP) $(MYPY)/.installed
 	$(MYPY)/bin/mypy --python-executable $(BIN)/python  # [tool.mypy] in pyproject.toml: the product package
 	$(BIN)/lint-imports  # the import layers (.importlinter)
 
-# the Spark equality test (tests/test_spark_equal_marts.py) is in `make test`, without the unit tests on Spark
+# the Spark equality test (tests/e2e/test_spark_equal_marts.py) is in `make test`, without the unit tests on Spark
 test: $(STAMP) sshd chromium java lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
 # the Spark build of the demo feeds against DuckDB's alone, unit tests on Spark included
 test-spark: $(STAMP) java
-	ENGAGEMENT_SPARK_UNIT_TESTS=1 $(BIN)/python -m pytest -x tests/test_spark_equal_marts.py
+	ENGAGEMENT_SPARK_UNIT_TESTS=1 $(BIN)/python -m pytest -x tests/e2e/test_spark_equal_marts.py
 
 bench: $(STAMP) sshd java
 	$(BIN)/python -m bench.run
