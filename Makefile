@@ -54,9 +54,14 @@ lint: $(STAMP) $(MYPY)/.installed
 	$(MYPY)/bin/mypy --python-executable $(BIN)/python  # [tool.mypy] in pyproject.toml: the product package
 	$(BIN)/lint-imports  # the import layers (.importlinter)
 
-# the Spark equality test (tests/e2e/test_spark_equal_marts.py) is in `make test`, without the unit tests on Spark
+# every tier (tests/unit, servers, e2e, faults); whole files per worker, the slowest first (tests/conftest.py):
+# the Spark equality test (tests/e2e/test_spark_equal_marts.py) starts at once, without the unit tests on Spark
 test: $(STAMP) sshd chromium java lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15 tests
+
+# the unit tier alone: no servers, no dbt, no subprocess of the CLI (well under a minute)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests/unit
 
 # the Spark build of the demo feeds against DuckDB's alone, unit tests on Spark included
 test-spark: $(STAMP) java
