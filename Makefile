@@ -59,7 +59,7 @@ lint: $(STAMP) $(MYPY)/.installed
 test: $(STAMP) sshd chromium java lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15 tests
 
-# the unit tier alone: no servers, no dbt, no subprocess of the CLI (well under a minute)
+# the unit tier alone: no servers, no dbt, no subprocess of the CLI (about 45 s of CPU over two workers)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests/unit
 
