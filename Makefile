@@ -3,12 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# mypy in a venv of its own (pyproject's `typecheck` group: it needs a pathspec dbt-core refuses)
+MYPY   := $(VENV)/mypy
 export ENGAGEMENT_DUCKDB ?= warehouse/engagement.duckdb
 export DBT_PROFILES_DIR := $(CURDIR)
 # the serving file BI tools and `make sql` open (written by `feeds publish`)
 MARTS ?= $(patsubst %.duckdb,%_marts.duckdb,$(ENGAGEMENT_DUCKDB))
 
-.PHONY: venv sshd java chromium demo test test-spark lint bench clean publish sql
+.PHONY: venv sshd java chromium demo test test-fast test-spark lint bench clean publish sql
 
 venv: $(STAMP)
 
@@ -17,6 +19,11 @@ $(STAMP): pyproject.toml loaders/_jsonkeys.c loaders/_csvcount.c
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8  # installs in seconds where pip takes minutes
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,spark]'
 	touch $(STAMP)
+
+$(MYPY)/.installed: pyproject.toml $(STAMP)
+	test -x $(MYPY)/bin/python || $(BIN)/uv venv --quiet --python $(BIN)/python $(MYPY)
+	$(BIN)/uv pip install --quiet --python $(MYPY)/bin/python --group pyproject.toml:typecheck
+	touch $@
 
 sshd:
 	@bash scripts/ensure-sshd.sh
@@ -38,20 +45,27 @@ publish: $(STAMP)
 sql: $(STAMP)
 	$(BIN)/duckdb -readonly $(MARTS)
 
-lint: $(STAMP)
+lint: $(STAMP) $(MYPY)/.installed
 	$(BIN)/ruff check loaders fixtures tests scripts bench
 	$(BIN)/ruff format --check loaders fixtures tests scripts bench
 	$(BIN)/dbt parse --quiet
 	$(BIN)/sqlfluff lint models macros tests/dbt --templater dbt --nocolor
 	$(BIN)/mf validate-configs --skip-dw
+	$(MYPY)/bin/mypy --python-executable $(BIN)/python  # [tool.mypy] in pyproject.toml: the product package
+	$(BIN)/lint-imports  # the import layers (.importlinter)
 
-# the Spark equality test (tests/test_spark_equal_marts.py) is in `make test`, without the unit tests on Spark
+# every tier (tests/unit, servers, e2e, faults); whole files per worker, the slowest first (tests/conftest.py):
+# the Spark equality test (tests/e2e/test_spark_equal_marts.py) starts at once, without the unit tests on Spark
 test: $(STAMP) sshd chromium java lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15 tests
+
+# the unit tier alone: no servers, no dbt, no subprocess of the CLI (about 45 s of CPU over two workers)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests/unit
 
 # the Spark build of the demo feeds against DuckDB's alone, unit tests on Spark included
 test-spark: $(STAMP) java
-	ENGAGEMENT_SPARK_UNIT_TESTS=1 $(BIN)/python -m pytest -x tests/test_spark_equal_marts.py
+	ENGAGEMENT_SPARK_UNIT_TESTS=1 $(BIN)/python -m pytest -x tests/e2e/test_spark_equal_marts.py
 
 bench: $(STAMP) sshd java
 	$(BIN)/python -m bench.run

@@ -1,7 +1,7 @@
 /* The records of a CSV file, counted by a pass of its own (not the reader that loads them).
 
 The record rule is defined once, in loaders/csvcount.py (its docstring); this scanner and the Python twin
-there (PyCounter) follow it byte for byte, and tests/test_csvcount.py compares them on random bytes.
+there (PyCounter) follow it byte for byte, and tests/unit/test_csvcount.py compares them on random bytes.
 A Counter is fed the file's bytes in chunks and follows CSV's quoting: a record ends at a line break outside
 quotes ("\n", "\r\n" or a lone "\r"); a quote opens a quoted field only at the start of a field; inside
 quotes a doubled quote (or the escape character followed by anything) is text. Blank lines are not records.

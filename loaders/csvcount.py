@@ -32,11 +32,12 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 try:
     from ._csvcount import Counter as _CCounter
 except ImportError:  # installed without a C compiler
-    _CCounter = None
+    _CCounter = None  # type: ignore[assignment,misc]
 
 CHUNK = 4 << 20
 
@@ -72,6 +73,16 @@ class Counts:
             or self.header_nul
             or self.header_lines > 1
         )
+
+
+class Counter(Protocol):
+    """What `make_counter` gives: the C counter or `PyCounter`, the same rules."""
+
+    def feed(self, chunk: bytes, /) -> None: ...
+
+    def finish(self) -> dict[str, int | bytes]: ...
+
+    def take(self) -> bytes: ...
 
 
 class PyCounter:
@@ -207,7 +218,7 @@ class PyCounter:
                     self.stray = True
                 self.field_start = False
 
-    def finish(self) -> dict[str, int]:
+    def finish(self) -> dict[str, int | bytes]:
         unterminated = self.in_q and not self.quote_seen
         self.in_q = self.quote_seen = False
         self._end(self.base, MARK_UNTERMINATED if unterminated else 0)
@@ -248,7 +259,7 @@ def count_chunks(
     counter = make_counter(delimiter, quote, escape, skip_space, python)
     for chunk in chunks:
         counter.feed(chunk)
-    found = counter.finish()
+    found: dict[str, Any] = counter.finish()
     found["unterminated"] = bool(found["unterminated"])
     found["header_stray"] = bool(found["header_stray"])
     found["header_nul"] = bool(found["header_nul"])
@@ -263,7 +274,7 @@ def make_counter(
     skip_space: bool = False,
     python: bool = False,
     marks: bool = False,
-):
+) -> Counter:
     """A counter (the C one when built) for the dialect; with marks, `take()` gives each record's bounds."""
     cls = PyCounter if python or _CCounter is None else _CCounter
     return cls(
@@ -286,7 +297,7 @@ def split_record(
         return [f.lstrip(b" ") for f in fields] if skip_space else fields
     q = bytes([quote])
     e = bytes([escape]) if escape >= 0 and escape != quote else None
-    fields: list[bytes] = []
+    fields = []
     n = len(record)
     i = 0
     while True:
@@ -295,7 +306,7 @@ def split_record(
                 i += 1
         if i < n and record[i] == quote:
             i += 1
-            parts = []
+            parts: list[bytes] = []
             while True:
                 j = record.find(q, i)
                 if e is not None:

@@ -9,14 +9,14 @@ loader asks DuckDB, which gives the same keys, more slowly.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable
-from typing import IO
 
 try:
     from ._jsonkeys import Scanner
 except ImportError:  # installed without a C compiler
-    Scanner = None
+    Scanner = None  # type: ignore[assignment,misc]
 
 CHUNK = 4 << 20  # bytes read at a time; the scanner gets whole lines
 
@@ -32,7 +32,7 @@ def decode_key(raw: bytes) -> str:
     return raw.decode("utf-8")
 
 
-def scan_keys(streams: Iterable[IO[bytes]]) -> list[str]:
+def scan_keys(streams: Iterable[io.BufferedIOBase]) -> list[str]:
     """The distinct top-level keys of the records in these binary streams, in first-seen order.
 
     Raises ValueError when a stream is not one JSON object per line (blank lines allowed), or a key is not

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,9 @@ def _ts(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else None
 
 
-def ledger_summary(con: duckdb.DuckDBPyConnection, feeds: dict[str, str] | None = None) -> dict[str, Any]:
+def ledger_summary(
+    con: duckdb.DuckDBPyConnection, feeds: Mapping[str, str | None] | None = None
+) -> dict[str, Any]:
     """Per feed (the configured ones, else every feed the ledger knows): files, rows, last load, problems."""
     stats = {
         r[0]: r[1:]
@@ -52,11 +55,12 @@ def ledger_summary(con: duckdb.DuckDBPyConnection, feeds: dict[str, str] | None 
     }
     if feeds is None:
         known = sorted(set(stats) | set(waiting))
-        feeds = dict.fromkeys(known)  # the ledger does not keep the vendor
+        found: dict[str, str | None] = dict.fromkeys(known)  # the ledger does not keep the vendor
         for feed, raw in con.execute(
             f"select feed, min(raw_table) from {META_SCHEMA}.files group by feed"
         ).fetchall():
-            feeds[feed] = (raw or "").split("__")[0] or None
+            found[feed] = (raw or "").split("__")[0] or None
+        feeds = found
     rows = []
     for name, vendor in feeds.items():
         loaded, nrows, last, quarantined, unrecognized = stats.get(name, (0, 0, None, 0, 0))

@@ -39,7 +39,7 @@ def totals() -> dict[str, int]:
 def main() -> int:
     files = sorted(FOLDER.glob("*.json"))
     if not files:
-        print(f"no records in {FOLDER}: run the fault tests first (pytest tests/test_faults_*.py ...)")
+        print(f"no records in {FOLDER}: run the fault tests first (pytest tests/faults/test_faults_*.py ...)")
         return 1
     for path in files:
         print(f"{path.stem:45s} {json.loads(path.read_text())}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import boto3
@@ -33,7 +34,7 @@ def s3_client(
     region: str | None = None,
     profile: str | None = None,
     max_attempts: int | None = None,
-):
+) -> Any:  # a botocore S3 client (boto3 ships no types)
     """A client from the AWS default chain (env, profile, instance role); never from inline keys."""
     session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
     config = RETRIES

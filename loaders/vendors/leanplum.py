@@ -99,7 +99,10 @@ def file_name(day: date, seq: int, fmt: str = "json", gzip: bool = False) -> str
 
 # [doc] every event record has event_id (the dedupe key) and name (its type); JSON puts the time and the
 # user in `properties`, Parquet in top-level `time` and `user_id`
-REQUIRED = {EVENTS_TABLE: ("event_id", "name", "properties"), PARQUET_TABLE: ("event_id", "name", "time")}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    EVENTS_TABLE: ("event_id", "name", "properties"),
+    PARQUET_TABLE: ("event_id", "name", "time"),
+}
 
 
 def _marker(name: str) -> bool:

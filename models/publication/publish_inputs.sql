@@ -1,6 +1,6 @@
 {#- The relations `publish_marts` publishes, referenced here so that the publish runs after all of them (and,
     in `dbt build`, after their tests). dbt's Python models cannot ref conditionally; this model can: the health
-    marts only while they are switched on. tests/test_serving.py checks that every model of the published
+    marts only while they are switched on. tests/e2e/test_serving.py checks that every model of the published
     schemas is listed. -#}
 {%- set inputs = [
     ref('agg_engagement_daily'),

@@ -18,8 +18,8 @@ import pytest
 from fixtures.apsis_api import FakeApsisAPI
 from loaders.transports.apsis_windows import window_of
 from tests.conftest import REPO, query, run_feeds, write_config
-from tests.test_apsis_api import CLIENT_ID, DEFAULT_COLUMNS, SECRET, render
-from tests.test_apsis_load import ENV, apsis_feed
+from tests.servers.test_apsis_api import CLIENT_ID, DEFAULT_COLUMNS, SECRET, render
+from tests.servers.test_apsis_load import ENV, apsis_feed
 
 LATE_AT = datetime(2024, 1, 9, 12, tzinfo=UTC)  # received by APSIS then, but filed for export only later
 

@@ -24,7 +24,7 @@ import yaml
 
 from tests.health_replay import load_at
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DAYS = 15
 START = date(2024, 6, 1)

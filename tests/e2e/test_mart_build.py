@@ -20,7 +20,7 @@ import yaml
 
 from tests import mart_fixture as fx
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MARTS = [
     "fct_engagement_events",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-LOADERS = Path(__file__).resolve().parents[1] / "loaders"
+LOADERS = Path(__file__).resolve().parents[2] / "loaders"
 OUTSIDE = ("fixtures", "tests", "scripts", "bench")
 CLI = LOADERS / "cli"
 

@@ -17,7 +17,7 @@ from loaders.config import parse_config
 from loaders.load.run import Loader
 from loaders.warehouse import connect, quote_ident
 from tests.conftest import query, run_feeds, write_config
-from tests.test_apsis_api import CLIENT_ID, ORIGIN, SECRET, render
+from tests.servers.test_apsis_api import CLIENT_ID, ORIGIN, SECRET, render
 
 ENV = {"APSIS_LOAD_ID": CLIENT_ID, "APSIS_LOAD_SECRET": SECRET}
 ATTR, TAG = "gender (version_id: 491874)", "vip (version_id: 77)"

@@ -25,9 +25,9 @@ import yaml
 
 from fixtures.destinations import parse_destination
 from fixtures.run import export
-from tests.test_mart_build import MARTS, dbt, load
+from tests.e2e.test_mart_build import MARTS, dbt, load
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,7 @@ restarted twice, intruders posting without the secret or over the size limit all
 every acknowledged event is in raw exactly once, no refused event is anywhere.
 
 (The refusals one by one -- 401 without or with a wrong secret, 413 by Content-Length and chunked, 400 for a
-malformed body -- are tests/test_receiver.py::test_refusals_store_nothing_and_good_posts_land.)
+malformed body -- are tests/servers/test_receiver.py::test_refusals_store_nothing_and_good_posts_land.)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import aiohttp
 
 from tests.conftest import query, run_feeds, write_config
 from tests.reliability import record
-from tests.test_receiver import Receiver, event
+from tests.servers.test_receiver import Receiver, event
 
 SECRET = "chaos-secret-0b7f"
 POSTERS = 50

@@ -17,7 +17,7 @@ import yaml
 
 from fixtures.destinations import parse_destination
 from fixtures.run import export
-from tests.test_mart_build import MARTS, _snapshot, dbt, load, rows
+from tests.e2e.test_mart_build import MARTS, _snapshot, dbt, load, rows
 
 pytestmark = pytest.mark.slow
 

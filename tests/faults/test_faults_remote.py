@@ -25,9 +25,9 @@ from loaders.warehouse import connect
 from tests.conftest import leanplum_event, query, run_feeds, write_config
 from tests.faultproxy import FaultProxy, Rule
 from tests.reliability import record
-from tests.test_apsis_api import CLIENT_ID, SECRET, render
-from tests.test_apsis_load import ENV as APSIS_ENV
-from tests.test_apsis_load import apsis_feed, expected_rows
+from tests.servers.test_apsis_api import CLIENT_ID, SECRET, render
+from tests.servers.test_apsis_load import ENV as APSIS_ENV
+from tests.servers.test_apsis_load import apsis_feed, expected_rows
 
 EVENTS_PER_FILE = 2000
 OBJECT = r"^/[^/?]+/leanplum/[^?]+\.json"  # a GET of one object (not the listing, which has ?list-type)
@@ -180,7 +180,7 @@ def test_apsis_api_timing_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_sftp_server_gone_exits_2_and_loads_nothing(tmp_path: Path, warehouse: Path) -> None:
-    """The resume of a cut transfer and a server that dies mid-run are proven in tests/test_sftp.py."""
+    """The resume of a cut transfer and a server that dies mid-run are proven in tests/servers/test_sftp.py."""
     with local_sshd() as server:
         key, known_hosts = tmp_path / "key", tmp_path / "known_hosts"
         key.write_bytes(server.key_file.read_bytes())

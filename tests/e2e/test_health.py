@@ -22,10 +22,10 @@ import duckdb
 import pytest
 
 from tests.browser import open_page
+from tests.e2e.test_mart_build import dbt
 from tests.health_replay import Replay, replay
-from tests.test_mart_build import dbt
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "target" / "feeds-report.png"
 
 pytestmark = pytest.mark.slow

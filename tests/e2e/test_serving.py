@@ -17,7 +17,7 @@ import pytest
 
 from tests import mart_fixture as fx
 from tests.conftest import REPO
-from tests.test_mart_build import dbt, load
+from tests.e2e.test_mart_build import dbt, load
 
 BIN = Path(sys.executable).parent
 CLI = BIN / "duckdb"  # duckdb-cli, the 1.x line (dev dependency)

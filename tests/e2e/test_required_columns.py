@@ -10,7 +10,7 @@ import pytest
 
 from loaders.vendors import get_layout
 from tests.conftest import leanplum_event, query, run_feeds, write_config, write_ndjson
-from tests.test_silent_skips import HEADER, feed, simon_file
+from tests.servers.test_silent_skips import HEADER, feed, simon_file
 
 
 def quarantined(db: Path) -> dict[str, str]:

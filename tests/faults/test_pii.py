@@ -27,8 +27,8 @@ from fixtures.run import export
 from fixtures.sshd import local_sshd
 from tests.conftest import REPO, run_feeds, write_config
 from tests.reliability import record
-from tests.test_apsis_api import CLIENT_ID, render
-from tests.test_apsis_load import apsis_feed
+from tests.servers.test_apsis_api import CLIENT_ID, render
+from tests.servers.test_apsis_load import apsis_feed
 
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 TEXT_TYPES = ("VARCHAR", "JSON", "MAP", "STRUCT", "[]")
