@@ -10,6 +10,7 @@ whatever came before them: a rejected or multi-line record still counts, so `_so
 from __future__ import annotations
 
 import csv
+import io
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ def _content(record: bytes) -> str:
 
 
 def stage(
-    src: IO[bytes],
+    src: IO[bytes] | io.BufferedIOBase,
     dest: Path,
     dialect: Dialect,
     max_field: int,

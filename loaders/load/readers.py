@@ -15,7 +15,6 @@ import json
 import zlib
 from collections.abc import Sequence
 from datetime import datetime
-from typing import IO, cast
 
 import duckdb
 
@@ -27,10 +26,10 @@ from .model import PendingFile
 PARTITION_PREFIX = "_part_"
 
 
-def open_local(f: PendingFile) -> IO[bytes]:
+def open_local(f: PendingFile) -> io.BufferedIOBase:
     """The fetched file, decompressed as it is read when it is gzip."""
     assert f.local is not None
-    return cast(IO[bytes], gzip.open(f.local, "rb") if f.gzip else open(f.local, "rb"))
+    return gzip.open(f.local, "rb") if f.gzip else open(f.local, "rb")
 
 
 def csv_header(f: PendingFile) -> list[str]:
