@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import json
 import logging
@@ -16,6 +17,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+import uvloop
 from aiohttp import web
 
 from .events import InvalidEvents, parse_events
@@ -102,6 +104,12 @@ def build_app(settings: ReceiverSettings, spool: Spool) -> web.Application:
     return app
 
 
+def run(settings: ReceiverSettings) -> None:
+    """Serve on uvloop's event loop: libuv spends less CPU per request than asyncio's own loop."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(settings))
+
+
 async def serve(settings: ReceiverSettings, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT, then stop taking requests, finish the spool and land what is closed."""
     landing = open_landing(settings.landing, settings.s3_endpoint_url)
@@ -126,6 +134,9 @@ async def serve(settings: ReceiverSettings, ready: asyncio.Event | None = None) 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # What is alive now (modules, the app, the spool) lives as long as the process: leave it out of every
+    # garbage collection, so that the collections the requests' short-lived objects cause stay small.
+    gc.freeze()
     if ready is not None:
         ready.set()
     try:
