@@ -108,7 +108,7 @@ def _write(doc: Any, ascii_only: bool, compact: bool, indent: int | None) -> byt
     )
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(docs, st.booleans(), st.booleans(), st.sampled_from([None, 0, 2]))
 def test_same_bytes_or_same_refusal_as_the_json_module(
     doc: Any, ascii_only: bool, compact: bool, indent: Any
@@ -116,7 +116,7 @@ def test_same_bytes_or_same_refusal_as_the_json_module(
     assert_same(_write(doc, ascii_only, compact, indent))
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events, st.lists(st.tuples(st.integers(min_value=0), st.binary(max_size=3)), min_size=1, max_size=3))
 def test_damaged_bodies_are_judged_alike(event: dict, edits: list[tuple[int, bytes]]) -> None:
     body = bytearray(_write(event, False, True, None))

@@ -26,6 +26,9 @@ from .spool import Spool, open_landing
 log = logging.getLogger("feeds.receive")
 
 DEFAULT_SECRET_HEADER = "X-Webhook-Secret"
+# A request allocates some hundred objects that die with it; collecting the young generation every 700
+# allocations (Python's default) mostly walks the objects of the requests still in flight.
+GC_YOUNG_THRESHOLD = 20_000
 
 
 @dataclass
@@ -137,6 +140,7 @@ async def serve(settings: ReceiverSettings, ready: asyncio.Event | None = None) 
     # What is alive now (modules, the app, the spool) lives as long as the process: leave it out of every
     # garbage collection, so that the collections the requests' short-lived objects cause stay small.
     gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     if ready is not None:
         ready.set()
     try:
