@@ -17,12 +17,11 @@ from .common import workdir
 
 EVENTS = int(os.environ.get("BENCH_EXPORT_EVENTS", 10_000_000))
 FLOOR_SECONDS = 120.0 * EVENTS / 10_000_000
-# Before issue 17's work: 77 s for 10 M events on a quiet machine; on the shared machine (load average about
-# 10), 1 M events took 41-47 s and 3 M events 106 s, Leanplum being half of it.
+# Before issue 17's work: 77 s for 10 M events on a quiet machine; this bench on that export, shared machine:
 PREVIOUS = {
     10_000_000: "77 s (quiet machine)",
-    3_000_000: "106 s (load ~10)",
-    1_000_000: "41-47 s (load ~10)",
+    3_000_000: "31.7 s at load 3.4 (106 s at load 10)",
+    1_000_000: "17.4 s at load 3.2 (41-47 s at load 10)",
 }
 
 
