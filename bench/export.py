@@ -17,6 +17,12 @@ from .common import workdir
 
 EVENTS = int(os.environ.get("BENCH_EXPORT_EVENTS", 10_000_000))
 FLOOR_SECONDS = 120.0 * EVENTS / 10_000_000
+# Before issue 17's work: 77 s for 10 M events on a quiet machine; this bench on that export, shared machine:
+PREVIOUS = {
+    10_000_000: "77 s (quiet machine)",
+    3_000_000: "31.7 s at load 3.4 (106 s at load 10)",
+    1_000_000: "17.4 s at load 3.2 (41-47 s at load 10)",
+}
 
 
 def main() -> int:
@@ -39,7 +45,8 @@ def main() -> int:
     print(
         f"export: {result.events:,} distinct events, {result.rows:,} rows in {result.files:,} files "
         f"({size / 1e9:.2f} GB) in {seconds:.1f}s = {result.events / seconds:,.0f} events/s, "
-        f"{result.rows / seconds:,.0f} rows/s  [floor: {FLOOR_SECONDS:.0f}s] {'ok' if ok else 'MISSED'}",
+        f"{result.rows / seconds:,.0f} rows/s  [floor: {FLOOR_SECONDS:.0f}s] {'ok' if ok else 'MISSED'}\n"
+        f"  load average {os.getloadavg()[0]:.1f}; previous at this size: {PREVIOUS.get(EVENTS, 'not measured')}",
         flush=True,
     )
     shutil.rmtree(root, ignore_errors=True)

@@ -3,7 +3,6 @@ it runs."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
@@ -48,7 +47,7 @@ def receive_command(
     ] = None,
 ) -> None:
     """Receive Encharge's Activity Stream: store each POSTed event durably, then land NDJSON files."""
-    from ..receiver.server import ReceiverSettings, serve
+    from ..receiver.server import ReceiverSettings, run
     from ..receiver.spool import SpoolError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -73,7 +72,7 @@ def receive_command(
         s3_endpoint_url=s3_endpoint_url,
     )
     try:
-        asyncio.run(serve(settings))
+        run(settings)
     except SpoolError as exc:
         raise CommandError(str(exc)) from None
     except OSError as exc:

@@ -169,6 +169,7 @@ class Spool:
         self._io = ThreadPoolExecutor(1, thread_name_prefix="spool-io")
         self._uploads = ThreadPoolExecutor(2, thread_name_prefix="spool-upload")
         self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ---- start: lock, recover what a killed process left ------------------------------------------------
 
@@ -204,6 +205,7 @@ class Spool:
 
     def start(self) -> None:
         """Start the writer, the age timer and the uploader on the running loop."""
+        self._loop = asyncio.get_running_loop()  # kept: asking for it costs a getpid() per request
         self._wake = asyncio.Event()
         self._ready = asyncio.Event()
         self._ready.set()  # files recovered at open() are waiting
@@ -219,9 +221,9 @@ class Spool:
         """Return once `lines` are on disk (fdatasync'ed); raise OSError if they could not be stored."""
         if self._closing:
             raise OSError("receiver is shutting down")
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        assert self._loop is not None and self._wake is not None
+        fut: asyncio.Future[None] = self._loop.create_future()
         self._pending.append((lines, fut))
-        assert self._wake is not None
         self._wake.set()
         await fut
 
@@ -318,6 +320,12 @@ class Spool:
                 backoff = min(backoff * 2, 30.0)
                 self._ready.set()
 
+    def _land_one(self, path: Path, relpath: str) -> None:
+        """Land a closed file and delete the spool's copy, off the event loop (freeing a large file takes a
+        while, and requests wait for nothing but their own fsync)."""
+        self.landing.put(path, relpath)
+        path.unlink()
+
     async def land_ready(self) -> bool:
         """Land every closed file; False if one failed (it stays in the spool and is tried again)."""
         loop = asyncio.get_running_loop()
@@ -330,12 +338,11 @@ class Spool:
                 log.error("spool file %s has an unexpected name; move it away by hand", path)
                 continue
             try:
-                await loop.run_in_executor(self._uploads, self.landing.put, path, relpath)
+                await loop.run_in_executor(self._uploads, self._land_one, path, relpath)
             except Exception as exc:
                 self.stats.last_upload_error = f"{path.name} -> {self.landing.uri}: {exc}"
                 log.error("landing failed, kept in the spool and retried: %s", self.stats.last_upload_error)
                 return False
-            path.unlink()
             self.stats.files_landed += 1
             self.stats.last_upload_error = None
             log.info("landed %s/%s", self.landing.uri.rstrip("/"), relpath)
