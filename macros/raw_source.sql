@@ -56,7 +56,9 @@
     {%- endfor %}
         {% if extras | length > 0 -%}
             {%- set pairs = [] -%}
-            {%- for name in extras -%}
+            {#- by name, not by the table's column order: two warehouses (DuckDB, the lake) add columns in
+                different orders, and identities hashed from this JSON must not depend on it -#}
+            {%- for name in extras | sort(case_sensitive=true) -%}
                 {%- do pairs.append((name, 'cast(' ~ adapter.quote(name) ~ ' as ' ~ dbt.type_string() ~ ')')) -%}
             {%- endfor -%}
             {#- nulls are dropped, so a column the table grew later (a NULL for older rows) leaves older rows'
