@@ -43,7 +43,7 @@ from .errors import (
     environment_problem,
 )
 from .faults import fault_point
-from .guards import content_problem
+from .guards import content_problem, recounts
 from .ledger import batches, plan_feed
 from .localize import fetch_all, file_format, inspect_csv
 from .model import FeedResult, PendingFile, Prepared
@@ -430,23 +430,3 @@ class FeedRun:
             return {**bad, **recounts(by_uri, counts, bad, rejected)}
 
         return validate
-
-
-def recounts(
-    by_uri: dict[str, PendingFile], counts: dict[str, int], bad: dict[str, str], rejected: int | None
-) -> dict[str, str]:
-    """uri -> why, for each CSV file whose rows loaded (+ `rejected`) differ from its inspection's record count.
-
-    A strict batch (`rejected` None) that miscounts raises RecountMismatch instead: its files get the
-    tolerant pass. Files already in `bad` are not counted again."""
-    recount = {}
-    for uri, rows in counts.items():
-        f = by_uri.get(uri)
-        if f is None or f.inspection is None or uri in bad:
-            continue
-        expected = f.inspection.counts.records
-        if rows + (rejected or 0) != expected:
-            recount[uri] = RecountMismatch.message(rows, rejected or 0, expected)
-    if recount and rejected is None:
-        raise RecountMismatch(recount)
-    return recount

@@ -1,5 +1,6 @@
 """Checks on a file's content before and while it is read: bytes that must not be read at all (binary,
-a decompression bomb), columns its raw table cannot lack, and column names that would corrupt the insert."""
+a decompression bomb), columns its raw table cannot lack, column names that would corrupt the insert, and
+rows loaded that differ from the file's independent record count."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from .errors import FileRejected
+from .errors import FileRejected, RecountMismatch
 from .model import PendingFile
 from .readers import csv_header, duckdb_json_keys, open_local
 
@@ -117,3 +118,23 @@ def check_names(files: Sequence[PendingFile], described: Sequence[tuple[Any, ...
                 f"{where}: a header named 'ordinality' or 'file_row_number' collides with the row numbering; "
                 "ask the vendor to rename it"
             )
+
+
+def recounts(
+    by_uri: dict[str, PendingFile], counts: dict[str, int], bad: dict[str, str], rejected: int | None
+) -> dict[str, str]:
+    """uri -> why, for each CSV file whose rows loaded (+ `rejected`) differ from its inspection's record count.
+
+    A strict batch (`rejected` None) that miscounts raises RecountMismatch instead: its files get the
+    tolerant pass. Files already in `bad` are not counted again."""
+    recount = {}
+    for uri, rows in counts.items():
+        f = by_uri.get(uri)
+        if f is None or f.inspection is None or uri in bad:
+            continue
+        expected = f.inspection.counts.records
+        if rows + (rejected or 0) != expected:
+            recount[uri] = RecountMismatch.message(rows, rejected or 0, expected)
+    if recount and rejected is None:
+        raise RecountMismatch(recount)
+    return recount

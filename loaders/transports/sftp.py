@@ -1,9 +1,7 @@
 """sftp://user@host:port/path through asyncssh: host key checked, pipelined reads, resume after a drop.
 
-- The server's host key must be in the feed's known_hosts file. An unknown or changed key is refused, never
-  learned: the error names the host, the offered key's SHA256 fingerprint and how to add it after checking.
-- Credentials by reference only: `sftp.key_file` (a private key file) and/or `sftp.password_env` (the name of
-  an environment variable holding the password). No agent, no ~/.ssh/config, so runs are reproducible.
+- The connection (credentials by reference, the host key checked against known_hosts, never learned) is
+  opened by sftp_connect.py.
 - Reads are pipelined: up to MAX_REQUESTS reads of BLOCK_SIZE bytes are in flight at once and written to the
   local file in order. A plain request-reply loop (paramiko's `read()`) is latency bound and very slow.
 - A dropped connection is reopened and the download resumes from the byte already written, a bounded number
@@ -35,14 +33,13 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from ..config import SFTPOptions
 from .base import RemoteFile, Transport, TransportError, safe_relpath
+from .sftp_connect import connect
 
 T = TypeVar("T")
 
 BLOCK_SIZE = 255 * 1024  # OpenSSH's sftp-server caps one read at 256 KiB minus headers
 MAX_REQUESTS = 16  # reads in flight per download (~4 MB): measured fastest on loopback; 64 was slower
 SSH_WINDOW = 32 * 1024 * 1024  # the SSH channel window must cover the requests in flight
-# Fast ciphers first: AES-GCM uses AES-NI through OpenSSL; chacha20 is the fallback everyone has.
-CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "chacha20-poly1305@openssh.com")
 UPLOAD_TMP_SUFFIX = ".tmp"
 
 
@@ -81,17 +78,6 @@ def _is_drop(exc: BaseException) -> bool:
     ):
         return True
     return isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS
-
-
-class _HostKeyRecorder(asyncssh.SSHClient):
-    """Remembers the key a server offered when known_hosts did not trust it, to put it in the error."""
-
-    def __init__(self) -> None:
-        self.offered: asyncssh.SSHKey | None = None
-
-    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
-        self.offered = key
-        return False
 
 
 class SFTPTransport(Transport):
@@ -143,71 +129,11 @@ class SFTPTransport(Transport):
     def _uri(self, remote_path: str) -> str:
         return f"{self.label}{remote_path if remote_path.startswith('/') else '/~/' + remote_path}"
 
-    def _known_hosts_path(self) -> Path:
-        return Path(os.path.expanduser(self.options.known_hosts))
-
-    def _connect_kwargs(self) -> dict[str, Any]:
-        known_hosts = self._known_hosts_path()
-        if not known_hosts.is_file():
-            raise TransportError(
-                f"{self.label}: known_hosts file {known_hosts} does not exist; the server's host key is never "
-                f"accepted blindly. Run `ssh-keyscan -p {self.port} {self.host}`, check the fingerprint with "
-                f"your vendor, and save the line to {known_hosts} (or point sftp.known_hosts at your file)"
-            )
-        kwargs: dict[str, Any] = {
-            "host": self.host,
-            "port": self.port,
-            "username": self.user,
-            "known_hosts": str(known_hosts),
-            # Ask for any key type, not only the types known_hosts lists: a server with another key type is
-            # then refused as a changed key (with its fingerprint), not as a mysterious handshake reset.
-            "server_host_key_algs": "default",
-            "config": None,
-            "agent_path": None,
-            "client_keys": None,
-            "password": None,
-            "connect_timeout": self.options.timeout,
-            "login_timeout": self.options.timeout,
-            "keepalive_interval": 15,
-            "keepalive_count_max": 3,
-            "encryption_algs": list(CIPHERS),
-            "compression_algs": None,
-            "window": SSH_WINDOW,
-        }
-        if self.options.key_file:
-            key_file = Path(os.path.expanduser(self.options.key_file))
-            if not key_file.is_file():
-                raise TransportError(f"{self.label}: sftp.key_file {key_file} does not exist")
-            kwargs["client_keys"] = [str(key_file)]
-        if self.options.password_env:
-            password = os.environ.get(self.options.password_env)
-            if password is None:
-                raise TransportError(
-                    f"{self.label}: environment variable {self.options.password_env} (sftp.password_env) "
-                    "is not set"
-                )
-            kwargs["password"] = password
-        if not self.options.key_file and not self.options.password_env:
-            raise TransportError(f"{self.label}: set sftp.key_file or sftp.password_env for this feed")
-        return kwargs
-
     async def _client(self) -> asyncssh.SFTPClient:
         async with self._connect_lock:
             if self._sftp is not None:
                 return self._sftp
-            kwargs = self._connect_kwargs()
-            recorder = _HostKeyRecorder()
-            try:
-                conn = await asyncssh.connect(client_factory=lambda: recorder, **kwargs)
-            except asyncssh.HostKeyNotVerifiable:
-                raise TransportError(self._host_key_message(recorder.offered)) from None
-            except asyncssh.PermissionDenied:
-                raise TransportError(
-                    f"{self.label}: the server refused user {self.user!r} with the configured credentials "
-                    "(sftp.key_file / sftp.password_env); check the key is in the account's authorized_keys"
-                ) from None
-            except (asyncssh.KeyImportError, ValueError) as exc:
-                raise TransportError(f"{self.label}: cannot use sftp.key_file: {exc}") from None
+            conn = await connect(self.label, self.host, self.port, self.user, self.options, window=SSH_WINDOW)
             try:
                 sftp = await conn.start_sftp_client()
             except BaseException:
@@ -215,35 +141,6 @@ class SFTPTransport(Transport):
                 raise
             self._conn, self._sftp = conn, sftp
             return sftp
-
-    def _host_key_message(self, offered: asyncssh.SSHKey | None) -> str:
-        known_hosts = self._known_hosts_path()
-        where = f"[{self.host}]:{self.port}" if self.port != 22 else self.host
-        fix = (
-            f"If the server is really the one you expect, fetch its key with `ssh-keyscan -p {self.port} "
-            f"{self.host}`, compare the fingerprint (`ssh-keygen -lf <file>`) with one your vendor gives you "
-            f"out of band, and only then add the line to {known_hosts}."
-        )
-        if offered is None:
-            return f"{self.label}: host key for {where} could not be verified against {known_hosts}. {fix}"
-        fingerprint = offered.get_fingerprint("sha256")
-        algorithm = offered.get_algorithm()
-        try:
-            trusted = asyncssh.read_known_hosts(str(known_hosts)).match(self.host, self.host, self.port)[0]
-        except (OSError, ValueError):
-            trusted = []
-        if trusted:
-            known = ", ".join(sorted({k.get_fingerprint("sha256") for k in trusted}))
-            return (
-                f"{self.label}: host key for {where} has CHANGED: the server offered {algorithm} {fingerprint}, "
-                f"but {known_hosts} trusts {known}. Someone may be intercepting the connection, or the vendor "
-                f"replaced its key. Refusing to connect. {fix} Remove the old line first "
-                f"(`ssh-keygen -R '{where}' -f {known_hosts}`)."
-            )
-        return (
-            f"{self.label}: host key for {where} is unknown: the server offered {algorithm} {fingerprint}, "
-            f"which is not in {known_hosts}. Refusing to connect. {fix}"
-        )
 
     async def _invalidate(self, sftp: asyncssh.SFTPClient | None) -> None:
         """Forget a broken connection, unless another task already replaced it."""

@@ -12,7 +12,7 @@ from loaders.csvdialect import Dialect
 from loaders.csvinspect import Inspection
 from loaders.load.batch import apply_schema, load_batch
 from loaders.load.errors import FileRejected, RecountMismatch
-from loaders.load.feedrun import recounts
+from loaders.load.guards import recounts
 from loaders.load.raw import DuckDBTarget
 from loaders.load.tolerant import prepare_tolerant, why_tolerant
 from loaders.warehouse import META_SCHEMA
