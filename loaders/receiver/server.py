@@ -1,8 +1,18 @@
-"""The HTTP side of `feeds receive`: aiohttp on one event loop, answers only after the spool's fsync.
+"""The HTTP side of `feeds receive`: an asyncio protocol on uvloop, httptools' C parser, answers only after the
+spool's fsync.
 
-POST (any path) -> 401 without the shared secret (when one is configured), 413 over the size limit, 400 when
-the JSON is not Encharge's event shape (nothing stored), 503 if the spool cannot write, else 200 once every
-event of the body is durably in the spool. GET /healthz -> 200 with counters.
+POST (any path) -> 401 without the shared secret (when one is configured), 413 over the size limit (by
+Content-Length before the body is read, or as a chunked body grows past it), 400 when the JSON is not
+Encharge's event shape (nothing stored) or the request is not valid HTTP/1.1, 503 if the spool cannot write,
+else 200 once every event of the body is durably in the spool. GET (or HEAD) /healthz -> 200 with counters.
+Any other method -> 405 with an Allow header.
+
+Why not aiohttp's server: a POST there is a task, a request object, a stream reader, a response object and
+its header serialisation, about three quarters of the receiver's CPU per event (issue 17, py-spy). Here a
+request is a few parser callbacks on its connection, its lines go to the spool with a callback, and the 200 is
+a prebuilt byte string (its Date refreshed each second). A connection answers its requests in order (a
+pipelining client is answered in the order it asked); a refused body is read and thrown away, so the
+connection stays usable; a connection silent for KEEPALIVE_SECONDS is closed.
 """
 
 from __future__ import annotations
@@ -14,15 +24,13 @@ import hmac
 import json
 import logging
 import signal
+from collections import deque
 from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
 
+import httptools
 import uvloop
-from aiohttp import web
-from aiohttp.abc import AbstractStreamWriter
-from aiohttp.http_parser import RawRequestMessage
-from aiohttp.streams import StreamReader
-from aiohttp.web_protocol import RequestHandler
 
 from .events import InvalidEvents, parse_events
 from .spool import Spool, open_landing
@@ -30,9 +38,24 @@ from .spool import Spool, open_landing
 log = logging.getLogger("feeds.receive")
 
 DEFAULT_SECRET_HEADER = "X-Webhook-Secret"
-# A request allocates some hundred objects that die with it; collecting the young generation every 700
+# A request allocates some dozen objects that die with it; collecting the young generation every 700
 # allocations (Python's default) mostly walks the objects of the requests still in flight.
 GC_YOUNG_THRESHOLD = 20_000
+MAX_HEAD_BYTES = 32 * 1024  # request line and headers; more gets 431
+KEEPALIVE_SECONDS = 75.0  # a connection silent this long (and not waiting for us) is closed
+LINGER_SECONDS = 10.0  # a refused body still arriving after this is cut off (the connection is closed)
+MAX_QUEUED = 32  # requests pipelined ahead of the one being answered before the connection stops being read
+
+_REASONS = {
+    100: b"Continue",
+    200: b"OK",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    405: b"Method Not Allowed",
+    413: b"Request Entity Too Large",
+    431: b"Request Header Fields Too Large",
+    503: b"Service Unavailable",
+}
 
 
 @dataclass
@@ -49,89 +72,319 @@ class ReceiverSettings:
     s3_endpoint_url: str | None = None
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.Response(status=status, text=json.dumps({"error": message}), content_type="application/json")
+def _error_body(message: str) -> bytes:
+    return json.dumps({"error": message}).encode()
 
 
-def _stored(n: int) -> web.Response:
-    return web.Response(text=f'{{"stored":{n}}}', content_type="application/json")
+class _Answer:
+    """A request that is complete (or refused before its body): what to answer, in the order asked."""
+
+    __slots__ = ("method", "path", "body", "refusal", "keep_alive", "answered")
+
+    def __init__(self, method: bytes, path: bytes, keep_alive: bool) -> None:
+        self.method = method
+        self.path = path
+        self.body: list[bytes] = []
+        self.refusal: tuple[int, str] | None = None
+        self.keep_alive = keep_alive
+        self.answered = False  # a refusal already written (before the body ended)
 
 
-def build_server(settings: ReceiverSettings, spool: Spool) -> web.Server:
-    """aiohttp's low-level server with the receiver's two routes: no application router, middleware chain or
-    match info per request, the answers are what `web.Application` with those routes gave."""
-    secret = settings.secret
-    header = settings.secret_header
-    limit = settings.max_body_bytes
+class Receiver:
+    """What every connection shares: the settings, the spool, the prebuilt answers, the open connections."""
 
-    def authorized(request: web.BaseRequest) -> bool:
-        if secret is None:
+    def __init__(self, settings: ReceiverSettings, spool: Spool) -> None:
+        self.settings = settings
+        self.spool = spool
+        self.secret = settings.secret
+        self.secret_header = settings.secret_header.lower().encode("latin-1")
+        self.limit = settings.max_body_bytes
+        self.connections: set[Connection] = set()
+        self.loop = asyncio.get_running_loop()
+        self.date = b""
+        self.stored_one = b""
+        self.refresh()
+
+    def refresh(self) -> None:
+        """The Date header (HTTP wants one from a server with a clock) and the common 200, once a second."""
+        self.date = formatdate(usegmt=True).encode("ascii")
+        self.stored_one = self.response(200, b'{"stored":1}')
+
+    def response(
+        self, status: int, body: bytes, *, close: bool = False, head: bool = False, extra: bytes = b""
+    ) -> bytes:
+        return (
+            b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nDate: %s\r\n%s%s\r\n%s"
+            % (
+                status,
+                _REASONS[status],
+                len(body),
+                self.date,
+                extra,
+                b"Connection: close\r\n" if close else b"",
+                b"" if head else body,
+            )
+        )
+
+    def authorized(self, given: bytes | None, authorization: bytes | None) -> bool:
+        if self.secret is None:
             return True
-        given = request.headers.get(header)
-        if given is None:
-            auth = request.headers.get("Authorization", "")
-            given = auth[7:] if auth[:7].lower() == "bearer " else None
+        if given is None and authorization is not None and authorization[:7].lower() == b"bearer ":
+            given = authorization[7:]
         # compare_digest takes the same time wherever the first difference is: no guessing byte by byte.
-        return given is not None and hmac.compare_digest(given.encode("utf-8", "replace"), secret)
+        return given is not None and hmac.compare_digest(given, self.secret)
 
-    async def receive(request: web.BaseRequest) -> web.Response:
-        if not authorized(request):
-            return _error(401, f"missing or wrong shared secret (send it in the {header} header)")
-        if request.content_length is not None and request.content_length > limit:
-            return _error(413, f"body of {request.content_length} bytes is over the {limit} byte limit")
+    def health(self) -> bytes:
+        stats = self.spool.stats
+        return json.dumps(
+            {
+                "status": "ok",
+                "landing": self.settings.landing,
+                "events_stored": stats.events_stored,
+                "fsync_batches": stats.batches,
+                "files_landed": stats.files_landed,
+                "files_waiting_to_land": len(self.spool.pending_files()),
+                "recovered_files": stats.recovered_files,
+                "last_upload_error": stats.last_upload_error,
+            }
+        ).encode()
+
+    async def tick(self) -> None:
+        """Each second: refresh the Date, close silent connections and refused bodies that do not end."""
+        while True:
+            await asyncio.sleep(1.0)
+            self.refresh()
+            now = self.loop.time()
+            for conn in list(self.connections):
+                conn.sweep(now)
+
+
+class Connection(asyncio.Protocol):
+    """One client connection: httptools calls the on_* methods while data_received feeds it."""
+
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.queue: deque[_Answer] = deque()
+        self.busy = False  # a POST waiting for the spool's fsync; later requests wait in the queue
+        self.closed = False
+        self.broken = False  # not HTTP: the parser cannot go on, what is ahead is answered, then it closes
+        self.paused = False
+        self.last_data = receiver.loop.time()
+        self.linger_until: float | None = None
+        # the request being parsed
+        self.current: _Answer | None = None
+        self.url = b""
+        self.head_bytes = 0
+        self.length: int | None = None
+        self.given: bytes | None = None
+        self.authorization: bytes | None = None
+        self.expect = False
+        self.body_bytes = 0
+
+    # ---- asyncio ------------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's TCP transport is not a subclass
+        self.receiver.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.queue.clear()
+        self.receiver.connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_data = self.receiver.loop.time()
+        if self.broken:
+            return
         try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return _error(413, f"body is over the {limit} byte limit")
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(400, "protocol upgrades are not supported")
+        except httptools.HttpParserError as exc:
+            cause = exc.__context__ if isinstance(exc, httptools.HttpParserCallbackError) else exc
+            self._fail(400, f"not a valid HTTP/1.1 request: {cause}")
+
+    def sweep(self, now: float) -> None:
+        lingered = self.linger_until is not None and now > self.linger_until
+        if lingered or (not self.busy and not self.queue and now - self.last_data > KEEPALIVE_SECONDS):
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.close()  # what was written is sent first
+
+    # ---- httptools' callbacks -------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.current = None
+        self.url = b""
+        self.head_bytes = 0
+        self.length = None
+        self.given = None
+        self.authorization = None
+        self.expect = False
+        self.body_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self.head_bytes += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_bytes += len(name) + len(value)
+        name = name.lower()
+        if name == b"content-length":
+            self.length = int(value)
+        elif name == self.receiver.secret_header:
+            if self.given is None:
+                self.given = value
+        elif name == b"authorization":
+            if self.authorization is None:
+                self.authorization = value
+        elif name == b"expect":
+            self.expect = value.lower() == b"100-continue"
+
+    def on_headers_complete(self) -> None:
+        parser, receiver = self.parser, self.receiver
+        answer = self.current = _Answer(
+            parser.get_method(), self.url.split(b"?", 1)[0], parser.should_keep_alive()
+        )
+        if self.head_bytes > MAX_HEAD_BYTES:
+            self._refuse(answer, 431, f"request line and headers over {MAX_HEAD_BYTES} bytes")
+        elif answer.method != b"POST":
+            return
+        elif not receiver.authorized(self.given, self.authorization):
+            header = receiver.settings.secret_header
+            self._refuse(answer, 401, f"missing or wrong shared secret (send it in the {header} header)")
+        elif self.length is not None and self.length > receiver.limit:
+            self._refuse(answer, 413, f"body of {self.length} bytes is over the {receiver.limit} byte limit")
+        elif self.expect and not self.busy and not self.queue and self.transport is not None:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, data: bytes) -> None:
+        answer = self.current
+        if answer is None or answer.refusal is not None:
+            return  # a refused body is read and thrown away
+        self.body_bytes += len(data)
+        if self.body_bytes > self.receiver.limit:
+            answer.body = []
+            self._refuse(answer, 413, f"body is over the {self.receiver.limit} byte limit")
+            return
+        answer.body.append(data)
+
+    def on_message_complete(self) -> None:
+        answer, self.current = self.current, None
+        if answer is None:
+            return
+        self.linger_until = None
+        self.queue.append(answer)
+        if len(self.queue) > MAX_QUEUED and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+        if not self.busy:
+            self._answer_queued()
+
+    # ---- answering ------------------------------------------------------------------------------------
+
+    def _refuse(self, answer: _Answer, status: int, message: str) -> None:
+        """Refused before the body ended: answered now if nothing is ahead of it, the body thrown away."""
+        answer.refusal = (status, message)
+        if status == 431:
+            answer.keep_alive = False
+        self.linger_until = self.receiver.loop.time() + LINGER_SECONDS
+        if not self.busy and not self.queue and self.transport is not None:
+            self._write(self.receiver.response(status, _error_body(message), close=not answer.keep_alive))
+            answer.answered = True
+
+    def _fail(self, status: int, message: str) -> None:
+        """Not HTTP: answer (after what is ahead of it) and close, the parser cannot go on."""
+        bad = _Answer(b"", b"", keep_alive=False)
+        bad.refusal = (status, message)
+        self.current = None
+        self.broken = True
+        self.queue.append(bad)
+        if not self.busy:
+            self._answer_queued()
+
+    def _write(self, data: bytes) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(data)
+
+    def _answer_queued(self) -> None:
+        receiver = self.receiver
+        while self.queue and not self.busy and not self.closed:
+            answer = self.queue.popleft()
+            if answer.refusal is not None:
+                if not answer.answered:
+                    status, message = answer.refusal
+                    self._write(receiver.response(status, _error_body(message), close=not answer.keep_alive))
+            elif answer.method == b"POST":
+                self._store(answer)
+                if self.busy:
+                    return
+                continue
+            elif answer.path == b"/healthz" and answer.method in (b"GET", b"HEAD"):
+                self._write(
+                    receiver.response(
+                        200, receiver.health(), close=not answer.keep_alive, head=answer.method == b"HEAD"
+                    )
+                )
+            else:
+                # as aiohttp's router answered for a GET /healthz and a POST on any path
+                allowed = "GET, HEAD, POST" if answer.path == b"/healthz" else "POST"
+                method = answer.method.decode("latin-1")
+                self._write(
+                    receiver.response(
+                        405,
+                        _error_body(f"method {method} is not allowed here (allowed: {allowed})"),
+                        close=not answer.keep_alive,
+                        extra=b"Allow: %s\r\n" % allowed.encode(),
+                    )
+                )
+            if not answer.keep_alive:
+                self.close()
+                return
+        if self.paused and not self.queue and not self.closed and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+
+    def _store(self, answer: _Answer) -> None:
+        receiver = self.receiver
         try:
-            lines = parse_events(body)
+            lines = parse_events(answer.body[0] if len(answer.body) == 1 else b"".join(answer.body))
         except InvalidEvents as exc:
-            return _error(400, str(exc))
+            self._finish(answer, receiver.response(400, _error_body(str(exc)), close=not answer.keep_alive))
+            return
+
+        def stored(exc: OSError | None) -> None:
+            self.busy = False
+            if exc is not None:
+                message = f"could not store the events, send them again: {exc}"
+                self._finish(
+                    answer, receiver.response(503, _error_body(message), close=not answer.keep_alive)
+                )
+            elif len(lines) == 1 and answer.keep_alive:
+                self._write(receiver.stored_one)
+            else:
+                body = b'{"stored":%d}' % len(lines)
+                self._finish(answer, receiver.response(200, body, close=not answer.keep_alive))
+            if not self.closed:
+                self._answer_queued()
+
         try:
-            await spool.append(lines)
-        except OSError as exc:
-            return _error(503, f"could not store the events, send them again: {exc}")
-        return _stored(len(lines))
+            receiver.spool.submit(lines, stored)
+        except OSError as exc:  # shutting down
+            message = f"could not store the events, send them again: {exc}"
+            self._finish(answer, receiver.response(503, _error_body(message), close=not answer.keep_alive))
+            return
+        self.busy = True
 
-    async def healthz(request: web.BaseRequest) -> web.Response:
-        stats = spool.stats
-        body = {
-            "status": "ok",
-            "landing": settings.landing,
-            "events_stored": stats.events_stored,
-            "fsync_batches": stats.batches,
-            "files_landed": stats.files_landed,
-            "files_waiting_to_land": len(spool.pending_files()),
-            "recovered_files": stats.recovered_files,
-            "last_upload_error": stats.last_upload_error,
-        }
-        return web.json_response(body)
-
-    async def route(request: web.BaseRequest) -> web.StreamResponse:
-        # POST on any path stores; GET (and HEAD) /healthz reports; any other method gets 405 naming the
-        # methods its path allows, as aiohttp's router answers for `add_get("/healthz")` + `add_post("/{tail:.*}")`.
-        method = request.method
-        if method == "POST":
-            return await receive(request)
-        if request.rel_url.path_safe == "/healthz":
-            if method in ("GET", "HEAD"):
-                return await healthz(request)
-            raise web.HTTPMethodNotAllowed(method, {"GET", "HEAD", "POST"})
-        raise web.HTTPMethodNotAllowed(method, {"POST"})
-
-    loop = asyncio.get_running_loop()
-
-    def make_request(
-        message: RawRequestMessage,
-        payload: StreamReader,
-        protocol: RequestHandler,
-        writer: AbstractStreamWriter,
-        task: asyncio.Task[None],
-    ) -> web.BaseRequest:
-        # the body limit: a larger body makes request.read() raise HTTPRequestEntityTooLarge
-        return web.BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=limit)
-
-    return web.Server(route, request_factory=make_request, access_log=None)
+    def _finish(self, answer: _Answer, response: bytes) -> None:
+        self._write(response)
+        if not answer.keep_alive:
+            self.close()
 
 
 def run(settings: ReceiverSettings) -> None:
@@ -146,13 +399,12 @@ async def serve(settings: ReceiverSettings, ready: asyncio.Event | None = None) 
     spool = Spool(settings.spool, landing, settings.rotate_bytes, settings.rotate_seconds)
     spool.open()
     spool.start()
-    server = build_server(settings, spool)
-    # Idle keep-alive connections must not hold a stop for aiohttp's default 60 s: a request in flight gets
-    # a few seconds to finish, and nothing unanswered was acknowledged.
-    runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=5.0)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024, reuse_address=True)
-    await site.start()
+    receiver = Receiver(settings, spool)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: Connection(receiver), settings.host, settings.port, backlog=1024, reuse_address=True
+    )
+    ticker = asyncio.create_task(receiver.tick(), name="receiver-tick")
     log.warning(
         "receiving on http://%s:%d, spool %s, landing %s",
         settings.host,
@@ -161,10 +413,9 @@ async def serve(settings: ReceiverSettings, ready: asyncio.Event | None = None) 
         settings.landing,
     )
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    # What is alive now (modules, the app, the spool) lives as long as the process: leave it out of every
+    # What is alive now (modules, the server, the spool) lives as long as the process: leave it out of every
     # garbage collection, so that the collections the requests' short-lived objects cause stay small.
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
@@ -174,7 +425,12 @@ async def serve(settings: ReceiverSettings, ready: asyncio.Event | None = None) 
         await stop.wait()
     finally:
         log.warning("stopping: finishing the spool and landing closed files")
-        with contextlib.suppress(Exception):
-            await site.stop()
+        server.close()  # no new connections; requests on open ones get 503 once the spool is closing
+        # What is pending is written and answered; nothing unanswered was acknowledged.
         await spool.close()
-        await runner.cleanup()
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+        for conn in list(receiver.connections):
+            conn.close()
+        await server.wait_closed()

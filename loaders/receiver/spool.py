@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,8 @@ from ..transports.base import safe_relpath
 from ..vendors.encharge import landing_path
 
 log = logging.getLogger("feeds.receive")
+
+Stored = Callable[[OSError | None], None]  # told once a request's lines are on disk, or why they are not
 
 STAMP = "%Y%m%dT%H%M%S"
 
@@ -160,7 +163,7 @@ class Spool:
         self._name = ""
         self._size = 0
         self._opened_at = 0.0
-        self._pending: list[tuple[list[bytes], asyncio.Future[None]]] = []
+        self._pending: list[tuple[list[bytes], Stored]] = []
         self._wake: asyncio.Event | None = None
         self._ready: asyncio.Event | None = None
         self._rotate_now = False
@@ -217,14 +220,25 @@ class Spool:
 
     # ---- the write path ---------------------------------------------------------------------------------
 
-    async def append(self, lines: list[bytes]) -> None:
-        """Return once `lines` are on disk (fdatasync'ed); raise OSError if they could not be stored."""
+    def submit(self, lines: list[bytes], stored: Stored) -> None:
+        """Queue `lines` for the next fsync; `stored(None)` is called once they are on disk (fdatasync'ed),
+        `stored(error)` if they could not be stored. OSError at once if the spool is closing."""
         if self._closing:
             raise OSError("receiver is shutting down")
-        assert self._loop is not None and self._wake is not None
-        fut: asyncio.Future[None] = self._loop.create_future()
-        self._pending.append((lines, fut))
+        assert self._wake is not None
+        self._pending.append((lines, stored))
         self._wake.set()
+
+    async def append(self, lines: list[bytes]) -> None:
+        """Return once `lines` are on disk (fdatasync'ed); raise OSError if they could not be stored."""
+        assert self._loop is not None
+        fut: asyncio.Future[None] = self._loop.create_future()
+
+        def stored(exc: OSError | None) -> None:
+            if not fut.done():
+                fut.set_result(None) if exc is None else fut.set_exception(exc)
+
+        self.submit(lines, stored)
         await fut
 
     async def _writer(self) -> None:
@@ -242,15 +256,11 @@ class Spool:
                         await loop.run_in_executor(self._io, self._write_sync, data)
                     except OSError as exc:
                         log.error("spool write failed, %d request(s) refused: %s", len(batch), exc)
-                        for _, fut in batch:
-                            if not fut.done():
-                                fut.set_exception(OSError(f"spool write failed: {exc}"))
+                        self._tell(batch, OSError(f"spool write failed: {exc}"))
                     else:
                         self.stats.events_stored += sum(len(lines) for lines, _ in batch)
                         self.stats.batches += 1
-                        for _, fut in batch:
-                            if not fut.done():
-                                fut.set_result(None)
+                        self._tell(batch, None)
                 if self._fd is not None and (self._rotate_now or self._size >= self.rotate_bytes):
                     try:
                         await loop.run_in_executor(self._io, self._rotate_sync)
@@ -260,6 +270,14 @@ class Spool:
                     self._ready.set()
                 self._rotate_now = False
             self._busy = False
+
+    @staticmethod
+    def _tell(batch: list[tuple[list[bytes], Stored]], exc: OSError | None) -> None:
+        for _, stored in batch:
+            try:
+                stored(exc)
+            except Exception:  # one request's answer must not stop the writer
+                log.exception("answering a request failed")
 
     def _write_sync(self, data: bytes) -> None:
         if self._fd is None:
