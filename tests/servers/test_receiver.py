@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -166,6 +167,113 @@ def test_refusals_store_nothing_and_good_posts_land(tmp_path: Path) -> None:
     rel = landed.relative_to(receiver.landing).as_posix()
     assert rel.startswith("dt=") and "/encharge-events-" in rel
     assert list(receiver.spool.rglob("*.ndjson")) == []
+
+
+class _Wire:
+    """One raw keep-alive connection: what the receiver answers byte by byte (the HTTP it parses and writes
+    itself: ordering of pipelined requests, keep-alive after a refusal, Expect, HEAD, 405, bad HTTP)."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.buffer = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def response(self) -> tuple[int, dict[str, str], bytes]:
+        while b"\r\n\r\n" not in self.buffer:
+            self._more()
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+        status = int(status_line.split()[1])
+        length = 0 if status == 100 else int(headers["content-length"])
+        while len(self.buffer) < length:
+            self._more()
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return status, headers, body
+
+    def closed(self) -> bool:
+        return self.sock.recv(1) == b""
+
+    def _more(self) -> None:
+        data = self.sock.recv(65536)
+        assert data, "connection closed"
+        self.buffer += data
+
+
+def _post(body: bytes, *headers: str, path: str = "/encharge", version: str = "1.1") -> bytes:
+    head = [f"POST {path} HTTP/{version}", "Host: x", f"Content-Length: {len(body)}", *headers]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def test_http_on_one_connection(tmp_path: Path) -> None:
+    env = {"RECEIVER_TEST_SECRET": SECRET}
+    extra = ("--landing", f"file://{tmp_path / 'landing'}", "--secret-env", "RECEIVER_TEST_SECRET")
+    auth = f"X-Webhook-Secret: {SECRET}"
+    with receiving(tmp_path, *extra, "--max-body-bytes", "20000", env=env) as receiver:
+        wire = _Wire(receiver.port)
+        # pipelined: answered in the order asked, a refusal between two stores keeps the connection
+        one, two = (json.dumps(event(n)).encode() for n in (1, 2))
+        wire.send(_post(one, auth) + _post(one) + _post(b"[]", auth) + _post(two, auth))
+        answers = [wire.response() for _ in range(4)]
+        assert [a[0] for a in answers] == [200, 401, 400, 200]
+        assert answers[0][2] == b'{"stored":1}' and "empty array" in json.loads(answers[2][2])["error"]
+        assert all(a[1]["content-type"] == "application/json" and "date" in a[1] for a in answers)
+        # a body over the limit, by Content-Length and chunked: 413, its body read and thrown away
+        huge = json.dumps([event(i) for i in range(200)]).encode()
+        wire.send(_post(huge, auth))
+        assert wire.response()[0] == 413
+        chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n%s\r\n\r\n" % auth.encode()
+        for start in range(0, len(huge), 4096):
+            piece = huge[start : start + 4096]
+            chunked += b"%x\r\n%s\r\n" % (len(piece), piece)
+        wire.send(chunked + b"0\r\n\r\n")
+        assert wire.response()[0] == 413
+        # Expect: 100-continue gets its 100 before the body is sent; a refusal comes instead of it
+        wire.send(
+            _post(b"", auth, "Expect: 100-continue").replace(
+                b"Content-Length: 0", b"Content-Length: %d" % len(two)
+            )
+        )
+        assert wire.response()[0] == 100
+        wire.send(two)
+        assert wire.response()[:3:2] == (200, b'{"stored":1}')
+        wire.send(
+            _post(b"", "Expect: 100-continue").replace(b"Content-Length: 0", b"Content-Length: %d" % len(two))
+        )
+        assert wire.response()[0] == 401
+        wire.send(two)  # thrown away
+        # healthz by GET and HEAD; other methods get 405 with Allow
+        wire.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, body = wire.response()
+        assert status == 200 and json.loads(body)["events_stored"] == 3
+        wire.send(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        wire.buffer = b""
+        while b"\r\n\r\n" not in wire.buffer:
+            wire._more()
+        assert wire.buffer.startswith(b"HTTP/1.1 200 OK") and wire.buffer.endswith(b"\r\n\r\n")
+        wire.buffer = b""
+        wire.send(b"DELETE /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, _ = wire.response()
+        assert status == 405 and headers["allow"] == "GET, HEAD, POST"
+        wire.send(b"GET /encharge HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, _ = wire.response()
+        assert status == 405 and headers["allow"] == "POST"
+        # not HTTP: 400 and the connection closed
+        wire.send(b"NOT HTTP AT ALL\r\n\r\n")
+        status, headers, body = wire.response()
+        assert status == 400 and "not a valid HTTP/1.1 request" in json.loads(body)["error"]
+        assert headers["connection"] == "close" and wire.closed()
+        # HTTP/1.0 without keep-alive: answered, then closed; headers too large: 431 and closed
+        wire = _Wire(receiver.port)
+        wire.send(_post(one, auth, version="1.0"))
+        assert wire.response()[0] == 200 and wire.closed()
+        wire = _Wire(receiver.port)
+        wire.send(_post(one, auth, "X-Padding: " + "p" * 40_000))
+        assert wire.response()[0] == 431 and wire.closed()
+        assert receiver.health()["events_stored"] == 4
+    assert sorted(r["properties"]["n"] for r in receiver.landed()) == ["1", "1", "2", "2"]
 
 
 def test_rotates_by_size_and_age(tmp_path: Path) -> None:
