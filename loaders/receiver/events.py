@@ -74,6 +74,8 @@ def _slow_decode(body: bytes) -> Any:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidEvents(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidEvents("body is not an Encharge event: its JSON is nested too deeply") from None
 
 
 def _slow_line(event: Any) -> bytes:

@@ -54,6 +54,7 @@ _REASONS = {
     405: b"Method Not Allowed",
     413: b"Request Entity Too Large",
     431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error",
     503: b"Service Unavailable",
 }
 
@@ -175,6 +176,7 @@ class Connection(asyncio.Protocol):
         self.linger_until: float | None = None
         # the request being parsed
         self.current: _Answer | None = None
+        self.head_seen = 0  # bytes received since the last head ended
         self.url = b""
         self.head_bytes = 0
         self.length: int | None = None
@@ -198,13 +200,20 @@ class Connection(asyncio.Protocol):
         self.last_data = self.receiver.loop.time()
         if self.broken:
             return
+        if self.current is None:  # in a request's head (httptools keeps it whole until it ends): bounded
+            self.head_seen += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(400, "protocol upgrades are not supported")
+        except httptools.HttpParserCallbackError:  # a fault of this module, not of the request
+            log.exception("answering a request failed")
+            self._fail(500, "the receiver failed on this request; nothing of it was stored")
         except httptools.HttpParserError as exc:
-            cause = exc.__context__ if isinstance(exc, httptools.HttpParserCallbackError) else exc
-            self._fail(400, f"not a valid HTTP/1.1 request: {cause}")
+            self._fail(400, f"not a valid HTTP/1.1 request: {exc}")
+        else:
+            if self.current is None and self.head_seen > MAX_HEAD_BYTES:
+                self._fail(431, f"request line and headers over {MAX_HEAD_BYTES} bytes")
 
     def sweep(self, now: float) -> None:
         lingered = self.linger_until is not None and now > self.linger_until
@@ -247,6 +256,7 @@ class Connection(asyncio.Protocol):
             self.expect = value.lower() == b"100-continue"
 
     def on_headers_complete(self) -> None:
+        self.head_seen = 0
         parser, receiver = self.parser, self.receiver
         answer = self.current = _Answer(
             parser.get_method(), self.url.split(b"?", 1)[0], parser.should_keep_alive()

@@ -117,6 +117,7 @@ def receiving(tmp: Path, *extra: str, env: dict[str, str] | None = None) -> Iter
         (json.dumps({**event(1), "properties": [1]}).encode(), "'properties'"),
         (b'{"event":"x","user":{"id":"1"},"timestamp":NaN}', "not valid JSON"),
         (json.dumps([event(1), {"event": "x"}]).encode(), "event 1"),
+        (b"[" * 100_000, "nested too deeply"),
     ],
 )
 def test_shape_check_names_the_problem(body: bytes, reason: str) -> None:
@@ -271,6 +272,9 @@ def test_http_on_one_connection(tmp_path: Path) -> None:
         assert wire.response()[0] == 200 and wire.closed()
         wire = _Wire(receiver.port)
         wire.send(_post(one, auth, "X-Padding: " + "p" * 40_000))
+        assert wire.response()[0] == 431 and wire.closed()
+        wire = _Wire(receiver.port)  # a head that never ends is not kept in memory either
+        wire.send(b"POST / HTTP/1.1\r\nX-Padding: " + b"p" * 40_000)
         assert wire.response()[0] == 431 and wire.closed()
         assert receiver.health()["events_stored"] == 4
     assert sorted(r["properties"]["n"] for r in receiver.landed()) == ["1", "1", "2", "2"]
