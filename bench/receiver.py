@@ -24,14 +24,18 @@ from pathlib import Path
 FLOOR_EVENTS_PER_S = 5000
 FLOOR_EVENTS_PER_CPU_S = 15000
 FLOOR_P99_MS = 100.0
-# Before issue 17: its figures, and this bench on that receiver (a shared machine, load average as printed).
+# Before: issue 17's own figures, and this bench on the receivers before this one (a shared machine, the load
+# average as printed), measured interleaved with the current one.
 PREVIOUS = (
-    "7,724 events/s, p99 30 ms (issue 17, quiet machine, aiohttp client); this bench on that receiver: "
-    "11,300-11,900 events per receiver CPU-second at load 2.5, 7,400-9,800 at load 6-11"
+    "7,724 events/s, p99 30 ms (issue 17, quiet machine, aiohttp client); aiohttp's web.Application: "
+    "11,300-11,900 events per receiver CPU-second at load 2.5, 7,400-9,800 at load 6-11; aiohttp's low-level "
+    "web.Server with msgspec, uvloop, gc.freeze: 11,519-14,769 at load 5.0-6.0 (6 runs; p99 58-107 ms), "
+    "19,831 at load 1.7 (1 run)"
 )
 DURATION_S = float(os.environ.get("BENCH_RECEIVER_SECONDS", "10"))
 POSTERS = int(os.environ.get("BENCH_RECEIVER_POSTERS", "2"))
 CONNECTIONS = int(os.environ.get("BENCH_RECEIVER_CONNECTIONS", "64"))  # per poster process
+RUNS = int(os.environ.get("BENCH_RECEIVER_RUNS", "3"))  # best and worst are printed
 
 
 def _event(poster: int, seq: int) -> bytes:
@@ -176,7 +180,8 @@ def _landed_ids(landing: Path) -> tuple[set[tuple[int, int]], int]:
     return ids, lines
 
 
-def main() -> int:
+def _one_run() -> dict:
+    """One receiver, loaded for DURATION_S: its figures."""
     import psutil
 
     from fixtures.devservers import free_port
@@ -226,34 +231,67 @@ def main() -> int:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
         acked_ids = {(r[0], seq) for r in results for seq in r[1]}
-        errors = sum(r[3] for r in results)
         latencies = sorted(lat for r in results for lat in r[2])
         landed_ids, landed_lines = _landed_ids(root / "landing")
     acked = len(latencies)
-    lost = acked - len(acked_ids & landed_ids)
-    duplicated = landed_lines - len(landed_ids)
     user, system = cpu_after.user - cpu_before.user, cpu_after.system - cpu_before.system
     cpu = user + system
-    per_cpu_s = acked / cpu if cpu > 0 else float("inf")
-    rate = acked / min(elapsed, DURATION_S + 1)
-    p50, p99 = _percentile(latencies, 0.50) * 1000, _percentile(latencies, 0.99) * 1000
-    worst = (latencies[-1] * 1000) if latencies else float("nan")
+    return {
+        "acked": acked,
+        "errors": sum(r[3] for r in results),
+        "lost": acked - len(acked_ids & landed_ids),
+        "landed": landed_lines,
+        "duplicated": landed_lines - len(landed_ids),
+        "user": user,
+        "system": system,
+        "cpu": cpu,
+        "core": cpu / elapsed,
+        "per_cpu_s": acked / cpu if cpu > 0 else float("inf"),
+        "rate": acked / min(elapsed, DURATION_S + 1),
+        "p50": _percentile(latencies, 0.50) * 1000,
+        "p99": _percentile(latencies, 0.99) * 1000,
+        "max": (latencies[-1] * 1000) if latencies else float("nan"),
+        "load": os.getloadavg()[0],
+    }
+
+
+def main() -> int:
+    runs = []
+    for i in range(RUNS):
+        r = _one_run()
+        runs.append(r)
+        print(
+            f"  run {i + 1}/{RUNS}: {r['per_cpu_s']:,.0f} events per receiver CPU-second "
+            f"({r['cpu']:.2f} CPU-s for {r['acked']:,} events: user {r['user']:.2f}, system {r['system']:.2f}; "
+            f"{r['core']:.0%} of one core), {r['rate']:,.0f} events/s, p50 {r['p50']:.1f} ms, "
+            f"p99 {r['p99']:.1f} ms, max {r['max']:.1f} ms, lost {r['lost']}, errors {r['errors']} "
+            f"(load average {r['load']:.2f})",
+            flush=True,
+        )
+    per_cpu = sorted(r["per_cpu_s"] for r in runs)
+    rates = sorted(r["rate"] for r in runs)
+    p99s = sorted(r["p99"] for r in runs)
+    loads = sorted(r["load"] for r in runs)
+    lost = sum(r["lost"] for r in runs)
+    errors = sum(r["errors"] for r in runs)
+    duplicated = sum(r["duplicated"] for r in runs)
+    acked = sum(r["acked"] for r in runs)
+    # The floor holds for the worst run, not the best: on a shared machine one run can be lucky.
     met = (
-        rate >= FLOOR_EVENTS_PER_S
-        and per_cpu_s >= FLOOR_EVENTS_PER_CPU_S
-        and p99 < FLOOR_P99_MS
+        rates[0] >= FLOOR_EVENTS_PER_S
+        and per_cpu[0] >= FLOOR_EVENTS_PER_CPU_S
+        and p99s[-1] < FLOOR_P99_MS
         and lost == 0
         and errors == 0
     )
-    load1 = os.getloadavg()[0]
     print(
-        f"receiver: {rate:,.0f} events/s sustained over {DURATION_S:.0f}s, one event per POST, "
-        f"{POSTERS}x{CONNECTIONS} connections (load generator on the same cores; load average {load1:.2f})\n"
-        f"  receiver cost: {per_cpu_s:,.0f} events per CPU-second of the receiver process "
-        f"({cpu:.2f} CPU-s for {acked:,} events: user {user:.2f}, system {system:.2f}; {cpu / elapsed:.0%} of one core)\n"
-        f"  latency p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {worst:.1f} ms; acknowledged {acked:,}, "
-        f"acknowledged and lost {lost:,}, landed {landed_lines:,} ({duplicated:,} landed twice), errors {errors}\n"
-        f"  floor: {FLOOR_EVENTS_PER_CPU_S:,} events per receiver CPU-second, p99 < {FLOOR_P99_MS:.0f} ms, "
+        f"receiver: one event per POST, {POSTERS}x{CONNECTIONS} connections, {RUNS} runs of {DURATION_S:.0f}s "
+        f"(load generator on the same cores; load average {loads[0]:.2f}-{loads[-1]:.2f})\n"
+        f"  receiver cost: {per_cpu[0]:,.0f}-{per_cpu[-1]:,.0f} events per CPU-second of the receiver process "
+        f"(worst-best of {RUNS})\n"
+        f"  sustained {rates[0]:,.0f}-{rates[-1]:,.0f} events/s; p99 {p99s[0]:.1f}-{p99s[-1]:.1f} ms; "
+        f"acknowledged {acked:,}, acknowledged and lost {lost:,}, landed twice {duplicated:,}, errors {errors}\n"
+        f"  floor (worst run): {FLOOR_EVENTS_PER_CPU_S:,} events per receiver CPU-second, p99 < {FLOOR_P99_MS:.0f} ms, "
         f">= {FLOOR_EVENTS_PER_S:,} events/s, nothing lost: {'met' if met else 'NOT met'}\n"
         f"  previous: {PREVIOUS}"
     )
