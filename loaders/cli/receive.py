@@ -1,5 +1,5 @@
-"""`feeds receive`: the command-line face of the receiver (`loaders/receiver/`). aiohttp is imported only when
-it runs."""
+"""`feeds receive`: the command-line face of the receiver (`loaders/receiver/`). Its HTTP server is imported
+only when it runs."""
 
 from __future__ import annotations
 

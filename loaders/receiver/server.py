@@ -443,4 +443,5 @@ async def serve(settings: ReceiverSettings, ready: asyncio.Event | None = None) 
             await ticker
         for conn in list(receiver.connections):
             conn.close()
-        await server.wait_closed()
+        with contextlib.suppress(TimeoutError):  # a client that reads nothing cannot hold the stop
+            await asyncio.wait_for(server.wait_closed(), 5.0)
