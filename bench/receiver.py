@@ -29,7 +29,7 @@ FLOOR_P99_MS = 100.0
 PREVIOUS = (
     "7,724 events/s, p99 30 ms (issue 17, quiet machine, aiohttp client); aiohttp's web.Application: "
     "11,300-11,900 events per receiver CPU-second at load 2.5, 7,400-9,800 at load 6-11; aiohttp's low-level "
-    "web.Server with msgspec, uvloop, gc.freeze: 11,519-14,769 at load 5.0-6.0 (6 runs; p99 58-107 ms), "
+    "web.Server with msgspec, uvloop, gc.freeze: 10,625-15,339 at load 4.3-6.0 (9 runs; p99 24-107 ms), "
     "19,831 at load 1.7 (1 run)"
 )
 DURATION_S = float(os.environ.get("BENCH_RECEIVER_SECONDS", "10"))

@@ -172,7 +172,6 @@ class Spool:
         self._io = ThreadPoolExecutor(1, thread_name_prefix="spool-io")
         self._uploads = ThreadPoolExecutor(2, thread_name_prefix="spool-upload")
         self._tasks: list[asyncio.Task[None]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ---- start: lock, recover what a killed process left ------------------------------------------------
 
@@ -208,7 +207,6 @@ class Spool:
 
     def start(self) -> None:
         """Start the writer, the age timer and the uploader on the running loop."""
-        self._loop = asyncio.get_running_loop()  # kept: asking for it costs a getpid() per request
         self._wake = asyncio.Event()
         self._ready = asyncio.Event()
         self._ready.set()  # files recovered at open() are waiting
@@ -228,18 +226,6 @@ class Spool:
         assert self._wake is not None
         self._pending.append((lines, stored))
         self._wake.set()
-
-    async def append(self, lines: list[bytes]) -> None:
-        """Return once `lines` are on disk (fdatasync'ed); raise OSError if they could not be stored."""
-        assert self._loop is not None
-        fut: asyncio.Future[None] = self._loop.create_future()
-
-        def stored(exc: OSError | None) -> None:
-            if not fut.done():
-                fut.set_result(None) if exc is None else fut.set_exception(exc)
-
-        self.submit(lines, stored)
-        await fut
 
     async def _writer(self) -> None:
         loop = asyncio.get_running_loop()
