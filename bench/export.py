@@ -46,7 +46,7 @@ def main() -> int:
         f"export: {result.events:,} distinct events, {result.rows:,} rows in {result.files:,} files "
         f"({size / 1e9:.2f} GB) in {seconds:.1f}s = {result.events / seconds:,.0f} events/s, "
         f"{result.rows / seconds:,.0f} rows/s  [floor: {FLOOR_SECONDS:.0f}s] {'ok' if ok else 'MISSED'}\n"
-        f"  load average {os.getloadavg()[0]:.1f}; previous at this size: {PREVIOUS.get(EVENTS, 'not measured')}",
+        f"  load average {os.getloadavg()[0]:.1f}; previous at this size: {PREVIOUS.get(EVENTS, 'no previous figure')}",
         flush=True,
     )
     shutil.rmtree(root, ignore_errors=True)
