@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.common import du, report, time_bare, time_feeds_load, workdir
+from bench.common import du, previous, report, time_bare, time_feeds_load, workdir
 from fixtures.apsis_api import FakeApsisAPI
 from loaders.transports.apsis_client import ApsisClient
 
@@ -21,6 +21,12 @@ WINDOWS = 3  # one export per 30-day window, as the client asks for a 90-day gap
 START = datetime(2024, 1, 1, tzinfo=UTC)
 CLIENT_ID, SECRET = "bench-client", "bench-secret"
 ATTR, TAG = "gender (version_id: 491874)", "vip (version_id: 77)"
+# Earlier figures of this bench by BENCH_APSIS_EVENTS, with their source
+PREVIOUS = {
+    1_500_000: {
+        "apsis": "feeds load 3.5s, bare not recorded (docs/decisions.md, parallel batches, 2026-11-23)"
+    },
+}
 
 
 def generate(root: Path, events: int) -> list[Path]:
@@ -115,7 +121,8 @@ def main() -> int:
         f" (token, request, 2 polls, header_auth download over loopback)"
     )
     print(f"apsis gzip CSV: {WINDOWS} exports, {du(data) / 1e6:.0f} MB, {rows:,} events")
-    return 0 if report(f"apsis gzip CSV via API ({EVENTS / 1e6:.1f} M)", loader, bare, 1.3, 2048) else 1
+    label = f"apsis gzip CSV via API ({EVENTS / 1e6:.1f} M)"
+    return 0 if report(label, loader, bare, 1.3, 2048, previous(PREVIOUS, EVENTS, "apsis")) else 1
 
 
 if __name__ == "__main__":

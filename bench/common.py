@@ -75,16 +75,30 @@ def time_bare(sql: str, db: Path) -> Measured:
     return _best(runs)
 
 
-def report(label: str, loader: Measured, bare: Measured, ratio_floor: float, rss_floor_mb: float) -> bool:
+def report(
+    label: str,
+    loader: Measured,
+    bare: Measured,
+    ratio_floor: float,
+    rss_floor_mb: float,
+    previous: str | None = None,
+) -> bool:
     ratio = loader.seconds / bare.seconds
     ok = ratio <= ratio_floor and loader.peak_rss_mb < rss_floor_mb
     print(
         f"{label:<28} feeds load {loader.seconds:7.2f}s  bare DuckDB {bare.seconds:7.2f}s  ratio {ratio:4.2f}"
         f" (floor {ratio_floor})  loader peak RSS {loader.peak_rss_mb:,.0f} MB (floor {rss_floor_mb:,.0f})"
-        f"  {'OK' if ok else 'BELOW FLOOR'}",
+        f"  {'OK' if ok else 'BELOW FLOOR'}  load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
+    if previous is not None:
+        print(f"{'':<28} previous: {previous}", flush=True)
     return ok
+
+
+def previous(figures: dict[int, dict[str, str]], size: int, label: str) -> str:
+    """A suite's earlier figure for this size and case, as recorded with its source; none is invented."""
+    return figures.get(size, {}).get(label, f"no previous figure at this size ({size:,})")
 
 
 def du(path: Path) -> int:

@@ -14,12 +14,29 @@ from pathlib import Path
 
 import duckdb
 
-from bench.common import report, time_bare, time_feeds_load, workdir
+from bench.common import previous, report, time_bare, time_feeds_load, workdir
 from loaders.vendors import apsis, sailthru, simon
 from loaders.vendors.encharge import landing_path
 
 ROWS = int(os.environ.get("BENCH_FORMAT_ROWS", 5_000_000))
 FILES = 50
+_LAST_SESSION = "issue 17 start (2026-12-04), 2 cores, 24 GiB, load not recorded"
+# Earlier figures of this bench, feeds load / bare DuckDB, by BENCH_FORMAT_ROWS and case (none at 5 M was kept)
+PREVIOUS = {
+    1_000_000: {
+        "CSV (Sailthru)": f"4.40s / 3.43s, ratio 1.28 ({_LAST_SESSION})",
+        "TSV (Simon)": f"3.19s / 1.77s, ratio 1.80 ({_LAST_SESSION})",
+        "JSONL (Simon)": f"2.91s / 2.19s, ratio 1.33 ({_LAST_SESSION})",
+        "gzip CSV (APSIS)": f"3.60s / 2.66s, ratio 1.35 ({_LAST_SESSION})",
+        "NDJSON (Encharge)": f"2.12s / 1.51s, ratio 1.41 ({_LAST_SESSION})",
+        "Parquet (Leanplum)": f"2.15s / 1.08s, ratio 1.99 ({_LAST_SESSION})",
+    },
+    2_000_000: {  # docs/decisions.md, issue 12 follow-up: median of 3 runs, load average 6-10
+        "CSV (Sailthru)": "ratio 1.37 (issue 12, median of 3, load 6-10)",
+        "TSV (Simon)": "ratio 1.40 (issue 12, median of 3, load 6-10)",
+        "gzip CSV (APSIS)": "ratio 2.14 (issue 12, median of 3, single runs 0.83-2.57, load 6-10)",
+    },
+}
 
 # One row of synthetic columns shaped like the vendors' (ids, e-mails, timestamps, free text, urls).
 _COLUMNS = """
@@ -127,7 +144,7 @@ def main() -> int:
             continue  # BENCH_FORMATS=jsonl,ndjson measures only the formats whose label holds one of them
         bare = time_bare(f"select * from {bare_sql}", root / "bare.duckdb")
         loader = time_feeds_load([{"name": "bench", **feed}], root / "feeds.duckdb")
-        ok &= report(label, loader, bare, 1.3, 2048)
+        ok &= report(label, loader, bare, 1.3, 2048, previous(PREVIOUS, ROWS, label))
     return 0 if ok else 1
 
 

@@ -28,6 +28,7 @@ BIN = Path(sys.executable).parent
 FEEDS, DAYS = 20, 500
 EVENTS = int(os.environ.get("BENCH_HEALTH_EVENTS", "10000000"))
 FLOOR = 30.0  # seconds; on a quiet 2-core machine both take a few
+PREVIOUS: dict[int, str] = {}  # by BENCH_HEALTH_EVENTS: no earlier figure of this bench was recorded
 VENDORS = ["sailthru", "simon", "apsis", "encharge", "leanplum"]
 
 
@@ -130,7 +131,8 @@ def main() -> int:
         f"health mart: {len(results)} models in {models:.1f}s (slowest {slowest['unique_id'].split('.')[-1]} "
         f"{slowest['execution_time']:.1f}s; dbt's whole command {wall:.1f}s)  floor {FLOOR:.0f}s\n"
         f"feeds report: {report:.1f}s, {(work / 'report.html').stat().st_size / 1e6:.1f} MB  floor {FLOOR:.0f}s"
-        f"  {'OK' if ok else 'BELOW FLOOR'}  (load average {load:.1f} on {os.cpu_count()} cores)",
+        f"  {'OK' if ok else 'BELOW FLOOR'}  (load average {load:.1f} on {os.cpu_count()} cores)\n"
+        f"  previous: {PREVIOUS.get(EVENTS, f'no previous figure at this size ({EVENTS:,} events)')}",
         flush=True,
     )
     return 0 if ok else 1

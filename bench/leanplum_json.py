@@ -10,10 +10,17 @@ import time
 
 import duckdb
 
-from bench.common import du, report, time_bare, time_feeds_load, workdir
+from bench.common import du, previous, report, time_bare, time_feeds_load, workdir
 
 EVENTS = int(os.environ.get("BENCH_LEANPLUM_EVENTS", 5_000_000))
 PER_FILE = 50_000  # Leanplum writes a new JSON file every ~50,000 events
+# Earlier figures of this bench (feeds load / bare DuckDB) by BENCH_LEANPLUM_EVENTS, with their source
+PREVIOUS = {
+    1_000_000: {"leanplum": "3.12s / 3.21s, ratio 0.97 (issue 17 start, 2026-12-04, load not recorded)"},
+    5_000_000: {
+        "leanplum": "feeds load 10.7s, bare not recorded (docs/decisions.md, parallel batches, 2026-11-23)"
+    },
+}
 
 
 def generate(root, events: int) -> None:
@@ -67,7 +74,8 @@ def main() -> int:
     con.close()
     assert rows == EVENTS, f"loaded {rows} of {EVENTS}"
     print(f"leanplum NDJSON: {len(files)} files, {du(data) / 1e9:.2f} GB, {rows:,} events")
-    return 0 if report("leanplum NDJSON (5 M)", loader, bare, 1.3, 2048) else 1
+    label = f"leanplum NDJSON ({EVENTS / 1e6:g} M)"
+    return 0 if report(label, loader, bare, 1.3, 2048, previous(PREVIOUS, EVENTS, "leanplum")) else 1
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from loaders.transports.sftp import SFTPTransport
 
 SIZE_MB = int(os.environ.get("BENCH_SFTP_MB", "300"))
 RUNS = int(os.environ.get("BENCH_SFTP_RUNS", "2"))
+PREVIOUS: dict[int, str] = {}  # by BENCH_SFTP_MB: no earlier figure of this bench was recorded
 
 
 def _ours(server: LocalSshd, dest: Path) -> float:
@@ -66,7 +67,8 @@ def main() -> int:
     print(
         f"sftp download, {size_mb:,.0f} MB from local sshd (best of {RUNS}): feeds SFTPTransport "
         f"{size_mb / ours:,.0f} MB/s, OpenSSH sftp {size_mb / theirs:,.0f} MB/s, "
-        f"ratio {theirs / ours:.2f}x{'' if same else '  (DOWNLOAD MISMATCH)'}"
+        f"ratio {theirs / ours:.2f}x{'' if same else '  (DOWNLOAD MISMATCH)'}  load average {os.getloadavg()[0]:.1f}\n"
+        f"  previous: {PREVIOUS.get(SIZE_MB, f'no previous figure at this size ({SIZE_MB} MB)')}"
     )
     return 0 if same else 1
 

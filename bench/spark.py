@@ -25,6 +25,8 @@ from .common import workdir
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 EVENTS = int(os.environ.get("BENCH_SPARK_EVENTS", "10000000"))
+# by BENCH_SPARK_EVENTS; docs/decisions.md (issue 15): "ratios of `make bench` (bench/spark.py) were not run here"
+PREVIOUS: dict[int, str] = {}
 
 
 def _run(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
@@ -58,7 +60,7 @@ def main() -> int:
     lake_load = _run([str(BIN / "feeds"), "load", "--config", str(lake_yml)], lake_env)
     print(
         f"feeds load into DuckDB {duck_load:7.1f}s; into the lake {lake_load:7.1f}s"
-        f"  ratio lake/DuckDB {lake_load / duck_load:.2f}",
+        f"  ratio lake/DuckDB {lake_load / duck_load:.2f}  load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
 
@@ -76,7 +78,8 @@ def main() -> int:
     )
     print(
         f"dbt build on DuckDB {duck_build:7.1f}s; on Spark local[2] {spark_build:7.1f}s (+{register:.0f}s to"
-        f" register the lake)  ratio Spark/DuckDB {spark_build / duck_build:.1f}",
+        f" register the lake)  ratio Spark/DuckDB {spark_build / duck_build:.1f}  load average"
+        f" {os.getloadavg()[0]:.1f}\n  previous: {PREVIOUS.get(EVENTS, f'no previous figure at this size ({EVENTS:,})')}",
         flush=True,
     )
     return 0
