@@ -28,6 +28,7 @@ MARTS = [
     "dim_contacts",
     "dim_campaigns",
     "fct_segment_membership",
+    "fct_engagement_event_rejects",
 ]
 
 pytestmark = pytest.mark.slow
