@@ -14,7 +14,8 @@
     Incremental on DuckDB (Spark rebuilds the table): a run reads the raw rows the fact reads (loaded after the
     fact's newest loaded_at minus the lookback, read before the fact takes the new rows: the fact depends on
     this model) and replaces the rejects of every load time it read, so the table equals a full refresh
-    whatever was re-read. -#}
+    whatever was re-read. Run the two together (`dbt build`, `dbt run`, `--select +fct_engagement_events`):
+    the fact run alone moves the watermark past rejects not yet written (a --full-refresh brings them). -#}
 {%- set watermark = none -%}
 {%- if is_incremental() -%}
     {%- set watermark = engagement.fact_watermark() -%}
