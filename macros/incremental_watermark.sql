@@ -26,6 +26,17 @@
     {%- if not execute or flags.FULL_REFRESH -%}
         {{ return('1 = 1') }}
     {%- endif -%}
+    {%- set watermark = engagement.fact_watermark() -%}
+    {%- if watermark is none -%}
+        {{ return('1 = 1') }}
+    {%- endif -%}
+    {{ return('loaded_at >= ' ~ engagement.try_cast("'" ~ watermark ~ "'", dbt.type_timestamp())) }}
+{%- endmacro %}
+
+{#- The fact's watermark (its newest loaded_at minus the lookback, as text); None when the fact is absent or
+    empty. -#}
+{% macro fact_watermark() -%}
+    {%- if not execute -%}{{ return(none) }}{%- endif -%}
     {#- the fact's relation from the graph (its configured schema and alias), not a name pasted together; a ref
         here would make every windowed test depend on the fact -#}
     {%- set found = namespace(relation=none) -%}
@@ -38,11 +49,7 @@
     {%- endfor -%}
     {%- set fct = found.relation -%}
     {%- if fct is none -%}
-        {{ return('1 = 1') }}
+        {{ return(none) }}
     {%- endif -%}
-    {%- set watermark = engagement.incremental_watermark(fct, 'loaded_at', var('engagement__lookback_hours')) -%}
-    {%- if watermark is none -%}
-        {{ return('1 = 1') }}
-    {%- endif -%}
-    {{ return('loaded_at >= ' ~ engagement.try_cast("'" ~ watermark ~ "'", dbt.type_timestamp())) }}
+    {{ return(engagement.incremental_watermark(fct, 'loaded_at', var('engagement__lookback_hours'))) }}
 {%- endmacro %}

@@ -208,8 +208,13 @@ def test_incremental_runs_equal_a_full_refresh(tmp_path: Path) -> None:
     assert "merge into" in run_sql.lower()  # the last run really was incremental
 
     incremental = _snapshot(warehouse)
+    # the rejects are incremental too (rows loaded on days 2 and 3): the same rows, none twice after the
+    # lookback re-read them
+    rejects_sql = "select * from marts.fct_engagement_event_rejects order by all"
+    incremental_rejects = rows(warehouse, rejects_sql)
     dbt(["build", "--full-refresh", "--exclude", "resource_type:unit_test"], warehouse, tmp_path)
     full = _snapshot(warehouse)
+    assert len(incremental_rejects) == 3 and rows(warehouse, rejects_sql) == incremental_rejects
     for mart in MARTS:
         assert incremental[mart] == full[mart], f"{mart}: incremental differs from a full refresh"
     counts = {

@@ -149,7 +149,11 @@ def test_replayed_deliveries_with_incremental_runs_equal_a_full_refresh(tmp_path
 
     incremental = _snapshot(warehouse)
     assert _mart_counts(warehouse) == _truth(source)
+    # the rejects are incremental too: compared as a list (no row twice)
+    rejects_sql = "select * from marts.fct_engagement_event_rejects order by all"
+    incremental_rejects = rows(warehouse, rejects_sql)
     dbt(["build", "--full-refresh", "--exclude", "resource_type:unit_test"], warehouse, tmp_path)
     full = _snapshot(warehouse)
+    assert rows(warehouse, rejects_sql) == incremental_rejects
     for mart in MARTS:
         assert incremental[mart] == full[mart], f"{mart}: incremental differs from a full refresh"

@@ -25,6 +25,8 @@
     the mart to the dates of the new rows instead of scanning it: duplicates share their event time.
     The watermark is read before the query and inlined as a literal, so the loaded_at filter reaches the
     raw table scans (a subquery would not). -#}
+{#- After the rejects: they read this mart's watermark before it takes the new rows (the same window). -#}
+-- depends_on: {{ ref('fct_engagement_event_rejects') }}
 {%- set watermark = none -%}
 {%- if is_incremental() -%}
     {%- set watermark = engagement.incremental_watermark(this, 'loaded_at', var('engagement__lookback_hours')) -%}
