@@ -28,7 +28,9 @@
 
 with
 
-all_events as (
+{#- an incremental run reads the fact a few times, each read filtered (not materialized: DuckDB would otherwise
+    copy the whole fact once to serve them) -#}
+all_events as {% if is_incremental() %}not materialized {% endif %}(
 
     select
         occurred_date,

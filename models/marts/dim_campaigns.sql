@@ -23,7 +23,9 @@
 
 with
 
-events as (
+{#- an incremental run reads the events twice, filtered each time (not materialized: DuckDB would otherwise copy
+    the whole fact once to serve both reads) -#}
+events as {% if is_incremental() %}not materialized {% endif %}(
 
     select
         source_vendor,
@@ -37,7 +39,7 @@ events as (
 
 ),
 
-event_campaigns as (
+event_campaigns as {% if is_incremental() %}not materialized {% endif %}(
 
     select
         source_vendor,
