@@ -29,7 +29,7 @@
 with
 
 {#- an incremental run reads the fact a few times, each read filtered (not materialized: DuckDB would otherwise
-    copy the whole fact once to serve them) -#}
+    copy the whole fact once to serve them) #}
 all_events as {% if is_incremental() %}not materialized {% endif %}(
 
     select

@@ -24,7 +24,7 @@
 with
 
 {#- an incremental run reads the events twice, filtered each time (not materialized: DuckDB would otherwise copy
-    the whole fact once to serve both reads) -#}
+    the whole fact once to serve both reads) #}
 events as {% if is_incremental() %}not materialized {% endif %}(
 
     select
