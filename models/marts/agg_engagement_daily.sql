@@ -98,22 +98,26 @@ affected as (
 
 ),
 
-{#- the events of the affected rows (their volumes) -#}
+{% endif -%}
+{#- the events of the rows built: on an incremental run, the affected rows' (their volumes) #}
 events as (
 
     select all_events.*
     from all_events
+    {%- if is_incremental() %}
     inner join affected
         on
             all_events.occurred_date = affected.occurred_date
             and all_events.source_vendor = affected.source_vendor
             and coalesce(all_events.channel, '') = affected.channel_key
             and coalesce(all_events.campaign_id, '') = affected.campaign_key
+    {%- endif %}
 
 ),
 
+{% if is_incremental() -%}
 {#- a message whose cohort is an affected row was sent or delivered on that row's day: these candidates, with
-    all their events (their cohort day is the first of all their sent / delivered days: message_cohorts) -#}
+    all their events (their cohort day is the first of all their sent / delivered days: message_cohorts) #}
 candidate_messages as (
 
     select distinct
@@ -126,34 +130,22 @@ candidate_messages as (
 
 ),
 
+{% endif -%}
+{#- the events of the messages whose cohorts are counted: on an incremental run, the candidates' #}
 message_events as (
 
     select all_events.*
     from all_events
+    {%- if is_incremental() %}
     inner join candidate_messages
         on
             all_events.source_vendor = candidate_messages.source_vendor
             and coalesce(all_events.channel, '') = candidate_messages.channel_key
             and coalesce(all_events.campaign_id, '') = candidate_messages.campaign_key
             and all_events.message_key = candidate_messages.message_key
+    {%- endif %}
 
 ),
-
-{%- else %}
-
-events as (
-
-    select * from all_events
-
-),
-
-message_events as (
-
-    select * from all_events
-
-),
-
-{%- endif %}
 
 reported as (
 

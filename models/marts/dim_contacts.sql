@@ -30,12 +30,13 @@ touched as (
 {% endif -%}
 events as (
 
-    select * from {{ ref('fct_engagement_events') }}
-    where
-        contact_key is not null
-        {%- if is_incremental() %}
-        and contact_key in (select touched.contact_key from touched)
-        {%- endif %}
+    select events.*
+    from {{ ref('fct_engagement_events') }} as events
+    {%- if is_incremental() %}
+    inner join touched
+        on events.contact_key = touched.contact_key
+    {%- endif %}
+    where events.contact_key is not null
 
 ),
 

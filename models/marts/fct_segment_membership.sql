@@ -41,28 +41,24 @@ touched as (
 changes as (
 
     select
-        contact_key,
-        email_sha256,
-        segment_name,
-        flow_name,
-        variant,
-        event_type,
-        occurred_at,
-        engagement_event_id,
-        loaded_at
+        events.contact_key,
+        events.email_sha256,
+        events.segment_name,
+        events.flow_name,
+        events.variant,
+        events.event_type,
+        events.occurred_at,
+        events.engagement_event_id,
+        events.loaded_at
     from {{ ref('fct_engagement_events') }} as events
-    where
-        event_type in ('segment_added', 'segment_removed')
-        {%- if is_incremental() %}
-        and exists (
-            select 1
-            from touched
-            where
-                coalesce(events.contact_key, '') = touched.contact_id
-                and coalesce(events.segment_name, '') = touched.segment_id
-                and coalesce(events.flow_name, '') = touched.flow_id
-        )
-        {%- endif %}
+    {%- if is_incremental() %}
+    inner join touched
+        on
+            coalesce(events.contact_key, '') = touched.contact_id
+            and coalesce(events.segment_name, '') = touched.segment_id
+            and coalesce(events.flow_name, '') = touched.flow_id
+    {%- endif %}
+    where events.event_type in ('segment_added', 'segment_removed')
 
 ),
 
