@@ -5,14 +5,145 @@
     channels, and summing both over any rows (day, vendor, channel, campaign, total) gives those rows' rate:
     Encharge's deliveries never meet another vendor's sends, and Tuesday's opens of Monday's mail count with
     Monday's deliveries. -#}
+{%- set on_spark = target.type == 'spark' -%}
+{{
+    config(
+        materialized='table' if on_spark else 'incremental',
+        incremental_strategy=none if on_spark else 'delete+insert',
+        unique_key=none if on_spark else 'engagement_daily_id',
+        on_schema_change='fail',
+    )
+}}
+
+{#- Incremental on DuckDB: the rows (day, vendor, channel, campaign) that the fact rows loaded since this mart's
+    newest last_loaded_at (minus the lookback) can change are rebuilt from ALL their events and replace their
+    rows (a row never disappears: the fact only gains events). Those rows are the days of the new events, and
+    every day on which a message touched by a new event was sent or delivered: its cohort day before the new
+    events (the first of those days then) and after them (the first now) are both among them. A full refresh
+    (and Spark, where the mart is a table) builds every row. See docs/decisions.md (issue 17). -#}
+{%- set watermark = none -%}
+{%- if is_incremental() -%}
+    {%- set watermark = engagement.incremental_watermark(this, 'last_loaded_at', var('engagement__lookback_hours')) -%}
+{%- endif %}
+
 with
 
-events as (
+{#- an incremental run reads the fact a few times, each read filtered (not materialized: DuckDB would otherwise
+    copy the whole fact once to serve them) #}
+all_events as {% if is_incremental() %}not materialized {% endif %}(
 
     select
-        *,
+        occurred_date,
+        source_vendor,
+        channel,
+        campaign_id,
+        event_type,
+        bounce_type,
+        is_machine_event,
+        contact_key,
+        loaded_at,
         {{ dbt.concat(['contact_key', "'|'", "coalesce(message_id, campaign_id, '')"]) }} as message_key
     from {{ ref('fct_engagement_events') }}
+
+),
+
+{% if is_incremental() -%}
+new_events as (
+
+    select * from all_events
+    where {{ engagement.loaded_after(watermark) }}
+
+),
+
+touched_messages as (
+
+    select distinct
+        source_vendor,
+        coalesce(channel, '') as channel_key,
+        coalesce(campaign_id, '') as campaign_key,
+        message_key
+    from new_events
+    where message_key is not null
+
+),
+
+affected as (
+
+    {#- the rows whose volumes change: the new events' own days (keyed on channel and campaign coalesced, as
+        the cohort join matches them: one key per row) #}
+    select
+        occurred_date,
+        source_vendor,
+        coalesce(channel, '') as channel_key,
+        coalesce(campaign_id, '') as campaign_key
+    from new_events
+
+    union
+
+    {#- the rows whose cohort rates change: each touched message's sent / delivered days, its old and new
+        cohort day among them #}
+    select
+        all_events.occurred_date,
+        all_events.source_vendor,
+        coalesce(all_events.channel, '') as channel_key,
+        coalesce(all_events.campaign_id, '') as campaign_key
+    from all_events
+    inner join touched_messages
+        on
+            all_events.source_vendor = touched_messages.source_vendor
+            and coalesce(all_events.channel, '') = touched_messages.channel_key
+            and coalesce(all_events.campaign_id, '') = touched_messages.campaign_key
+            and all_events.message_key = touched_messages.message_key
+    where all_events.event_type in ('sent', 'delivered')
+
+),
+
+{% endif -%}
+{#- the events of the rows built: on an incremental run, the affected rows' (their volumes) #}
+events as (
+
+    select all_events.*
+    from all_events
+    {%- if is_incremental() %}
+    inner join affected
+        on
+            all_events.occurred_date = affected.occurred_date
+            and all_events.source_vendor = affected.source_vendor
+            and coalesce(all_events.channel, '') = affected.channel_key
+            and coalesce(all_events.campaign_id, '') = affected.campaign_key
+    {%- endif %}
+
+),
+
+{% if is_incremental() -%}
+{#- a message whose cohort is an affected row was sent or delivered on that row's day: these candidates, with
+    all their events (their cohort day is the first of all their sent / delivered days: message_cohorts) #}
+candidate_messages as (
+
+    select distinct
+        source_vendor,
+        coalesce(channel, '') as channel_key,
+        coalesce(campaign_id, '') as campaign_key,
+        message_key
+    from events
+    where event_type in ('sent', 'delivered') and contact_key is not null
+
+),
+
+{% endif -%}
+{#- the events of the messages whose cohorts are counted: on an incremental run, the candidates' #}
+message_events as (
+
+    select all_events.*
+    from all_events
+    {%- if is_incremental() %}
+    inner join candidate_messages
+        on
+            all_events.source_vendor = candidate_messages.source_vendor
+            and coalesce(all_events.channel, '') = candidate_messages.channel_key
+            and coalesce(all_events.campaign_id, '') = candidate_messages.campaign_key
+            and all_events.message_key = candidate_messages.message_key
+    {%- endif %}
 
 ),
 
@@ -56,7 +187,8 @@ counted as (
         {{ engagement.count_where("event_type = 'clicked' and is_machine_event") }} as machine_clicks,
         {{ engagement.count_where("event_type = 'unsubscribed'") }} as unsubscribes,
         {{ engagement.count_where("event_type = 'spam_reported'") }} as spam_reports,
-        count(*) as events
+        count(*) as events,
+        max(loaded_at) as last_loaded_at
     from events
     group by 1, 2, 3, 4
 
@@ -71,7 +203,7 @@ message_cohorts as (
         campaign_id,
         message_key,
         min(occurred_date) as cohort_date
-    from events
+    from message_events
     where event_type in ('sent', 'delivered') and contact_key is not null
     group by 1, 2, 3, 4
 
@@ -95,7 +227,7 @@ cohort_counts as (
         end) as unique_clicks,
         {{ engagement.count_where("events.event_type = 'unsubscribed'") }} as unsubscribes,
         {{ engagement.count_where("events.event_type = 'spam_reported'") }} as spam_reports
-    from events
+    from message_events as events
     inner join message_cohorts
         on
             events.source_vendor = message_cohorts.source_vendor
@@ -238,7 +370,8 @@ final as (
         {{ engagement.safe_ratio('unsubscribe_rate_numerator', 'unsubscribe_rate_denominator') }} as unsubscribe_rate,
         complaint_rate_numerator,
         complaint_rate_denominator,
-        {{ engagement.safe_ratio('complaint_rate_numerator', 'complaint_rate_denominator') }} as complaint_rate
+        {{ engagement.safe_ratio('complaint_rate_numerator', 'complaint_rate_denominator') }} as complaint_rate,
+        last_loaded_at
     from based
 
 )

@@ -1,9 +1,42 @@
+{%- set on_spark = target.type == 'spark' -%}
+{{
+    config(
+        materialized='table' if on_spark else 'incremental',
+        incremental_strategy=none if on_spark else 'delete+insert',
+        unique_key=none if on_spark else 'contact_key',
+        on_schema_change='fail',
+    )
+}}
+
+{#- Incremental on DuckDB: the contacts of the fact rows loaded since this mart's newest last_loaded_at (minus
+    the lookback), each recomputed from ALL its events, replace their rows; a full refresh (and Spark, where the
+    mart is a table) builds every contact. See docs/decisions.md (issue 17). -#}
+{%- set watermark = none -%}
+{%- if is_incremental() -%}
+    {%- set watermark = engagement.incremental_watermark(this, 'last_loaded_at', var('engagement__lookback_hours')) -%}
+{%- endif %}
+
 with
 
+{% if is_incremental() -%}
+touched as (
+
+    select distinct contact_key
+    from {{ ref('fct_engagement_events') }}
+    where {{ engagement.loaded_after(watermark) }} and contact_key is not null
+
+),
+
+{% endif -%}
 events as (
 
-    select * from {{ ref('fct_engagement_events') }}
-    where contact_key is not null
+    select events.*
+    from {{ ref('fct_engagement_events') }} as events
+    {%- if is_incremental() %}
+    inner join touched
+        on events.contact_key = touched.contact_key
+    {%- endif %}
+    where events.contact_key is not null
 
 ),
 
@@ -39,7 +72,8 @@ summary as (
         {{ engagement.count_where("event_type = 'clicked' and not is_machine_event") }} as clicks,
         max(case when event_type = 'unsubscribed' then occurred_at end) as last_unsubscribed_at,
         max(case when event_type = 'spam_reported' then occurred_at end) as last_spam_reported_at,
-        max(case when event_type = 'bounced' and bounce_type = 'hard' then occurred_at end) as last_hard_bounced_at
+        max(case when event_type = 'bounced' and bounce_type = 'hard' then occurred_at end) as last_hard_bounced_at,
+        max(loaded_at) as last_loaded_at
     from events
     group by 1
 
@@ -66,7 +100,8 @@ final as (
                 then 'unsubscribed'
             when summary.last_hard_bounced_at is not null then 'undeliverable'
             else 'subscribed'
-        end as subscription_state
+        end as subscription_state,
+        summary.last_loaded_at
     from summary
     inner join vendor_lists
         on summary.contact_key = vendor_lists.contact_key
