@@ -94,7 +94,11 @@ affected as (
             and coalesce(all_events.channel, '') = touched_messages.channel_key
             and coalesce(all_events.campaign_id, '') = touched_messages.campaign_key
             and all_events.message_key = touched_messages.message_key
-    where all_events.event_type in ('sent', 'delivered')
+    where
+        all_events.event_type in ('sent', 'delivered')
+        {#- implied by the message key (it starts with the contact), but a plain column the scan filters on:
+            without it every fact row builds its message key to probe the join #}
+        and all_events.contact_key in (select new_events.contact_key from new_events)
 
 ),
 
@@ -111,6 +115,8 @@ events as (
             and all_events.source_vendor = affected.source_vendor
             and coalesce(all_events.channel, '') = affected.channel_key
             and coalesce(all_events.campaign_id, '') = affected.campaign_key
+    {#- implied by the join; a filter the scan applies before the join's keys are built #}
+    where all_events.occurred_date in (select affected.occurred_date from affected)
     {%- endif %}
 
 ),
@@ -124,7 +130,8 @@ candidate_messages as (
         source_vendor,
         coalesce(channel, '') as channel_key,
         coalesce(campaign_id, '') as campaign_key,
-        message_key
+        message_key,
+        contact_key
     from events
     where event_type in ('sent', 'delivered') and contact_key is not null
 
@@ -143,6 +150,8 @@ message_events as (
             and coalesce(all_events.channel, '') = candidate_messages.channel_key
             and coalesce(all_events.campaign_id, '') = candidate_messages.campaign_key
             and all_events.message_key = candidate_messages.message_key
+    {#- implied by the message key, as in `affected` #}
+    where all_events.contact_key in (select candidate_messages.contact_key from candidate_messages)
     {%- endif %}
 
 ),
