@@ -96,9 +96,10 @@ affected as (
             and all_events.message_key = touched_messages.message_key
     where
         all_events.event_type in ('sent', 'delivered')
-        {#- implied by the message key (it starts with the contact), but a plain column the scan filters on:
-            without it every fact row builds its message key to probe the join #}
-        and all_events.contact_key in (select new_events.contact_key from new_events)
+        {#- implied by the message key (it starts with the contact), but on a plain column: DuckDB filters the
+            scan with the distinct list (without `distinct` it plans a semi join after every fact row has
+            built its message key: 4 s instead of under 2 s at 10 M) #}
+        and all_events.contact_key in (select distinct new_events.contact_key from new_events)
 
 ),
 
@@ -116,7 +117,7 @@ events as (
             and coalesce(all_events.channel, '') = affected.channel_key
             and coalesce(all_events.campaign_id, '') = affected.campaign_key
     {#- implied by the join; a filter the scan applies before the join's keys are built #}
-    where all_events.occurred_date in (select affected.occurred_date from affected)
+    where all_events.occurred_date in (select distinct affected.occurred_date from affected)
     {%- endif %}
 
 ),
@@ -151,7 +152,7 @@ message_events as (
             and coalesce(all_events.campaign_id, '') = candidate_messages.campaign_key
             and all_events.message_key = candidate_messages.message_key
     {#- implied by the message key, as in `affected` #}
-    where all_events.contact_key in (select candidate_messages.contact_key from candidate_messages)
+    where all_events.contact_key in (select distinct candidate_messages.contact_key from candidate_messages)
     {%- endif %}
 
 ),
