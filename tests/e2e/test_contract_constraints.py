@@ -1,0 +1,114 @@
+"""The marts' required columns are contract constraints: DuckDB enforces them when dbt writes the table, and the
+model-level `not_null_constraints` test reads only what a table does not enforce (here: a table built before
+its constraints were declared, which `--full-refresh` rebuilds). The health marts' keys are primary keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests import mart_fixture as fx
+from tests.e2e.test_mart_build import BIN, REPO, dbt, load
+
+pytestmark = pytest.mark.slow
+
+
+def _declared(manifest: dict, constraint: str) -> dict[str, set[str]]:
+    """Table name -> the columns its contract gives `constraint`, for the marts and the health marts."""
+    declared: dict[str, set[str]] = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model" or node["schema"] not in ("marts", "health"):
+            continue
+        columns = {
+            name
+            for name, col in node["columns"].items()
+            if any(c["type"] == constraint for c in col["constraints"])
+        }
+        if columns:
+            declared[node["alias"]] = columns
+    return declared
+
+
+def test_duckdb_enforces_the_declared_constraints_and_the_test_reads_what_it_does_not(tmp_path: Path) -> None:
+    feeds = fx.write_feeds_yml(tmp_path / "feeds")
+    for day in fx.DAYS:
+        fx.write_day(tmp_path / "feeds", day)
+    warehouse = tmp_path / "wh.duckdb"
+    load(feeds, warehouse)
+    dbt(["build", "--exclude", "resource_type:unit_test"], warehouse, tmp_path)
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    not_null = _declared(manifest, "not_null")
+    primary = _declared(manifest, "primary_key")
+    assert {"fct_engagement_events", "agg_engagement_daily", "dim_contacts"} <= not_null.keys()
+    assert {"feed_health_daily", "feed_load_runs", "feed_freshness"} <= primary.keys()
+
+    with duckdb.connect(str(warehouse)) as con:
+        required = {
+            (table, column)
+            for table, column in con.execute(
+                "select table_name, column_name from duckdb_columns()"
+                " where schema_name in ('marts', 'health') and not is_nullable"
+            ).fetchall()
+        }
+        keys = {
+            (table, column)
+            for table, columns in con.execute(
+                "select table_name, constraint_column_names from duckdb_constraints()"
+                " where schema_name = 'health' and constraint_type = 'PRIMARY KEY'"
+            ).fetchall()
+            for column in columns
+        }
+        assert {(t, c) for t, cs in not_null.items() for c in cs} <= required
+        assert {(t, c) for t, cs in primary.items() for c in cs} == keys
+        # DuckDB refuses a NULL where the contract requires a value
+        with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
+            con.execute("update marts.dim_contacts set vendors = null")
+        # a table built before the constraints were declared: same rows, no constraint, and one NULL
+        con.execute("create table marts.dim_contacts_before as select * from marts.dim_contacts")
+        con.execute("drop table marts.dim_contacts")
+        con.execute("alter table marts.dim_contacts_before rename to dim_contacts")
+        con.execute(
+            "update marts.dim_contacts set vendors = null"
+            " where contact_key = (select min(contact_key) from marts.dim_contacts)"
+        )
+
+    env = {**os.environ, "ENGAGEMENT_DUCKDB": str(warehouse), "DBT_PROFILES_DIR": str(REPO)}
+    result = subprocess.run(
+        [str(BIN / "dbt"), "test", "--select", "test_name:not_null_constraints",
+         "--project-dir", str(REPO), "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout[-3000:]
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    status = {
+        r["unique_id"].split(".")[2]: (r["status"], r["failures"])
+        for r in results
+        if r["unique_id"].startswith("test.")
+    }
+    assert status.pop("not_null_constraints_dim_contacts_") == ("fail", 1)
+    # the other marts enforce their constraints: their tests read nothing and pass
+    assert status and all(s == ("pass", 0) for s in status.values()), status
+    compiled = {
+        n["name"]: n["compiled_code"]
+        for n in json.loads((tmp_path / "target" / "manifest.json").read_text())["nodes"].values()
+        if n["name"] in status or n["name"] == "not_null_constraints_dim_contacts_"
+    }
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        # the failing row names the column and counts its NULLs; only the unenforced table is read
+        assert con.execute(compiled.pop("not_null_constraints_dim_contacts_")).fetchall() == [("vendors", 1)]
+    assert compiled.keys() == status.keys()
+    assert all("where 1 = 0" in sql and " from counted" not in sql for sql in compiled.values())
+    # --full-refresh rebuilds the table with its constraints: the NULL is gone with the old table
+    dbt(["build", "--full-refresh", "--select", "dim_contacts"], warehouse, tmp_path)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert ("dim_contacts", "vendors") in {
+            tuple(r)
+            for r in con.execute(
+                "select table_name, column_name from duckdb_columns() where schema_name = 'marts' and not is_nullable"
+            ).fetchall()
+        }
