@@ -32,31 +32,16 @@ schema_changes as (
 
 ),
 
-arrivals as (
+event_days as (
 
-    select * from {{ ref('int_feed_event_arrivals') }}
+    select * from {{ ref('int_feed_event_days') }}
 
 ),
 
 event_tables as (
 
     select distinct source_table as raw_table
-    from arrivals
-
-),
-
-event_days as (
-
-    select
-        feed,
-        activity_date,
-        cast(count(*) as {{ dbt.type_bigint() }}) as new_distinct_events,
-        quantile_cont(late_hours, 0.5) as late_hours_p50,
-        quantile_cont(late_hours, 0.9) as late_hours_p90,
-        quantile_cont(late_hours, 0.99) as late_hours_p99,
-        max(late_hours) as late_hours_max
-    from arrivals
-    group by feed, activity_date
+    from {{ ref('fct_engagement_events') }}
 
 ),
 

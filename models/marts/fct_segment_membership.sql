@@ -58,7 +58,13 @@ changes as (
             and coalesce(events.segment_name, '') = touched.segment_id
             and coalesce(events.flow_name, '') = touched.flow_id
     {%- endif %}
-    where events.event_type in ('segment_added', 'segment_removed')
+    {#- incremental: the contact filter is implied by the join; as a `distinct` list DuckDB filters the fact's
+        rows with it before the join (the incremental query on 10 M events: about a third less time) #}
+    where
+        events.event_type in ('segment_added', 'segment_removed')
+    {%- if is_incremental() %}
+        and coalesce(events.contact_key, '') in (select distinct touched.contact_id from touched)
+    {%- endif %}
 
 ),
 

@@ -1,6 +1,7 @@
-"""The marts' required columns are contract constraints: DuckDB enforces them when dbt writes the table, and the
-model-level `not_null_constraints` test reads only what a table does not enforce (here: a table built before
-its constraints were declared, which `--full-refresh` rebuilds). The health marts' keys are primary keys."""
+"""The marts' required columns and accepted values are contract constraints (not_null, check): DuckDB enforces
+them when dbt writes the table, and the model-level `contract_constraints` test reads only what a table does not
+enforce (here: a table built before its constraints were declared, which `--full-refresh` rebuilds). The health
+marts' keys are primary keys."""
 
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ def test_duckdb_enforces_the_declared_constraints_and_the_test_reads_what_it_doe
     primary = _declared(manifest, "primary_key")
     assert {"fct_engagement_events", "agg_engagement_daily", "dim_contacts"} <= not_null.keys()
     assert {"feed_health_daily", "feed_load_runs", "feed_freshness"} <= primary.keys()
+    checked = _declared(manifest, "check")
+    assert {"fct_engagement_events", "dim_contacts", "feed_load_runs"} <= checked.keys()
 
     with duckdb.connect(str(warehouse)) as con:
         required = {
@@ -65,10 +68,22 @@ def test_duckdb_enforces_the_declared_constraints_and_the_test_reads_what_it_doe
         }
         assert {(t, c) for t, cs in not_null.items() for c in cs} <= required
         assert {(t, c) for t, cs in primary.items() for c in cs} == keys
+        checks = {
+            (table, column)
+            for table, columns in con.execute(
+                "select table_name, constraint_column_names from duckdb_constraints()"
+                " where schema_name in ('marts', 'health') and constraint_type = 'CHECK'"
+            ).fetchall()
+            for column in columns
+        }
+        assert {(t, c) for t, cs in checked.items() for c in cs} == checks
         # DuckDB refuses a NULL where the contract requires a value
         with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
             con.execute("update marts.dim_contacts set vendors = null")
-        # a table built before the constraints were declared: same rows, no constraint, and one NULL
+        # ... and a value its accepted values do not list
+        with pytest.raises(duckdb.ConstraintException, match="CHECK"):
+            con.execute("update marts.dim_contacts set subscription_state = 'maybe'")
+        # a table built before the constraints were declared: same rows, no constraint, a NULL and an unlisted value
         con.execute("create table marts.dim_contacts_before as select * from marts.dim_contacts")
         con.execute("drop table marts.dim_contacts")
         con.execute("alter table marts.dim_contacts_before rename to dim_contacts")
@@ -76,10 +91,14 @@ def test_duckdb_enforces_the_declared_constraints_and_the_test_reads_what_it_doe
             "update marts.dim_contacts set vendors = null"
             " where contact_key = (select min(contact_key) from marts.dim_contacts)"
         )
+        con.execute(
+            "update marts.dim_contacts set subscription_state = 'maybe'"
+            " where contact_key = (select max(contact_key) from marts.dim_contacts)"
+        )
 
     env = {**os.environ, "ENGAGEMENT_DUCKDB": str(warehouse), "DBT_PROFILES_DIR": str(REPO)}
     result = subprocess.run(
-        [str(BIN / "dbt"), "test", "--select", "test_name:not_null_constraints",
+        [str(BIN / "dbt"), "test", "--select", "test_name:contract_constraints",
          "--project-dir", str(REPO), "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -90,20 +109,28 @@ def test_duckdb_enforces_the_declared_constraints_and_the_test_reads_what_it_doe
         for r in results
         if r["unique_id"].startswith("test.")
     }
-    assert status.pop("not_null_constraints_dim_contacts_") == ("fail", 1)
+    assert status.pop("contract_constraints_dim_contacts_") == ("fail", 2)
     # the other marts enforce their constraints: their tests read nothing and pass
     assert status and all(s == ("pass", 0) for s in status.values()), status
     compiled = {
         n["name"]: n["compiled_code"]
         for n in json.loads((tmp_path / "target" / "manifest.json").read_text())["nodes"].values()
-        if n["name"] in status or n["name"] == "not_null_constraints_dim_contacts_"
+        if n["name"] in status or n["name"] == "contract_constraints_dim_contacts_"
     }
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        # the failing row names the column and counts its NULLs; only the unenforced table is read
-        assert con.execute(compiled.pop("not_null_constraints_dim_contacts_")).fetchall() == [("vendors", 1)]
+        # a failing row names the column and the constraint and counts the rows breaking it; only the
+        # unenforced table is read
+        assert sorted(con.execute(compiled.pop("contract_constraints_dim_contacts_")).fetchall()) == [
+            (
+                "subscription_state",
+                "check subscription_state in ('unsubscribed', 'undeliverable', 'subscribed')",
+                1,
+            ),
+            ("vendors", "not_null", 1),
+        ]
     assert compiled.keys() == status.keys()
     assert all("where 1 = 0" in sql and " from counted" not in sql for sql in compiled.values())
-    # --full-refresh rebuilds the table with its constraints: the NULL is gone with the old table
+    # --full-refresh rebuilds the table with its constraints: the bad rows are gone with the old table
     dbt(["build", "--full-refresh", "--select", "dim_contacts"], warehouse, tmp_path)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert ("dim_contacts", "vendors") in {

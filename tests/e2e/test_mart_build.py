@@ -32,6 +32,8 @@ MARTS = [
     "dim_campaigns",
     "fct_segment_membership",
 ]
+# the marts and the incremental tables beside them that the equality tests compare with a full refresh
+INCREMENTAL = [*(f"marts.{m}" for m in MARTS), "intermediate.int_feed_event_days"]
 
 pytestmark = pytest.mark.slow
 
@@ -186,7 +188,7 @@ def test_a_vendor_switched_on_before_its_first_load_builds_empty(tmp_path: Path)
 
 def _snapshot(warehouse: Path) -> dict[str, set[tuple]]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return {m: set(con.execute(f"select * from marts.{m}").fetchall()) for m in MARTS}
+        return {t: set(con.execute(f"select * from {t}").fetchall()) for t in INCREMENTAL}
 
 
 def test_incremental_runs_equal_a_full_refresh(tmp_path: Path) -> None:
@@ -218,8 +220,8 @@ def test_incremental_runs_equal_a_full_refresh(tmp_path: Path) -> None:
     dbt(["build", "--full-refresh", "--exclude", "resource_type:unit_test"], warehouse, tmp_path)
     full = _snapshot(warehouse)
     assert len(incremental_rejects) == 3 and rows(warehouse, rejects_sql) == incremental_rejects
-    for mart in MARTS:
-        assert incremental[mart] == full[mart], f"{mart}: incremental differs from a full refresh"
+    for table in INCREMENTAL:
+        assert incremental[table] == full[table], f"{table}: incremental differs from a full refresh"
     counts = {
         (v, t, str(d)): n
         for v, t, d, n in rows(
@@ -243,7 +245,7 @@ def _feeds_yml(root: Path, suffix: str) -> Path:
 def _mart_rows(warehouse: Path) -> dict[str, Counter[tuple]]:
     """Every mart as a multiset of rows: a row kept twice by a wrong delete+insert is a difference."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return {m: Counter(con.execute(f"select * from marts.{m}").fetchall()) for m in MARTS}
+        return {t: Counter(con.execute(f"select * from {t}").fetchall()) for t in INCREMENTAL}
 
 
 # The base world, then late exports of the same seed and contacts on days the base already has: their events
@@ -270,18 +272,23 @@ def test_incremental_runs_on_late_exports_equal_a_full_refresh(tmp_path: Path) -
     dbt([*build, "--full-refresh"], warehouse, tmp_path)
     for number, late in enumerate(LATE_EXPORTS):
         result = export(parse_destination((tmp_path / f"late{number}").as_uri()), contacts=400, **late)
-        load(_feeds_yml(result.root, f"late{number}"), warehouse)
+        # one feed name for both late exports: the second one's batches land on a feed day the first one has
+        load(_feeds_yml(result.root, "late"), warehouse)
         dbt(build, warehouse, tmp_path)
     for mart in ("agg_engagement_daily", "dim_contacts", "dim_campaigns", "fct_segment_membership"):
         run_sql = (tmp_path / f"target/run/engagement/models/marts/{mart}.sql").read_text().lower()
         assert "delete from" in run_sql, f"{mart}: the last run was not incremental"
+    days_sql = tmp_path / "target/run/engagement/models/health/intermediate/int_feed_event_days.sql"
+    assert "delete from" in days_sql.read_text().lower(), (
+        "int_feed_event_days: the last run was not incremental"
+    )
 
     incremental = _mart_rows(warehouse)
     dbt([*build, "--full-refresh"], warehouse, tmp_path)
     full = _mart_rows(warehouse)
-    for mart in MARTS:
-        assert incremental[mart] == full[mart], (
-            f"{mart}: incremental differs from a full refresh; only incremental: "
-            f"{list((incremental[mart] - full[mart]).elements())[:3]}, only full: "
-            f"{list((full[mart] - incremental[mart]).elements())[:3]}"
+    for table in INCREMENTAL:
+        assert incremental[table] == full[table], (
+            f"{table}: incremental differs from a full refresh; only incremental: "
+            f"{list((incremental[table] - full[table]).elements())[:3]}, only full: "
+            f"{list((full[table] - incremental[table]).elements())[:3]}"
         )

@@ -17,7 +17,7 @@ import yaml
 
 from fixtures.destinations import parse_destination
 from fixtures.run import export
-from tests.e2e.test_mart_build import MARTS, _snapshot, dbt, load, rows
+from tests.e2e.test_mart_build import INCREMENTAL, _snapshot, dbt, load, rows
 
 pytestmark = pytest.mark.slow
 
@@ -155,5 +155,5 @@ def test_replayed_deliveries_with_incremental_runs_equal_a_full_refresh(tmp_path
     dbt(["build", "--full-refresh", "--exclude", "resource_type:unit_test"], warehouse, tmp_path)
     full = _snapshot(warehouse)
     assert rows(warehouse, rejects_sql) == incremental_rejects
-    for mart in MARTS:
-        assert incremental[mart] == full[mart], f"{mart}: incremental differs from a full refresh"
+    for table in INCREMENTAL:
+        assert incremental[table] == full[table], f"{table}: incremental differs from a full refresh"
