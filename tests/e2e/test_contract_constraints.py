@@ -1,7 +1,7 @@
 """The marts' required columns and accepted values are contract constraints (not_null, check): DuckDB enforces
 them when dbt writes the table, and the model-level `contract_constraints` test reads only what a table does not
-enforce (here: a table built before its constraints were declared, which `--full-refresh` rebuilds). The health
-marts' keys are primary keys."""
+enforce (here: a table built before its constraints were declared, which `--full-refresh` rebuilds). Seeds have
+no contract, so their test always reads them. The health marts' keys are primary keys."""
 
 from __future__ import annotations
 
@@ -95,6 +95,10 @@ def test_duckdb_enforces_the_declared_constraints_and_the_test_reads_what_it_doe
             "update marts.dim_contacts set subscription_state = 'maybe'"
             " where contact_key = (select max(contact_key) from marts.dim_contacts)"
         )
+        # seeds carry no contract: their constraints are never enforced, always read by the test
+        con.execute(
+            "update seeds.engagement_event_types set event_category = 'misc' where event_type = 'opened'"
+        )
 
     env = {**os.environ, "ENGAGEMENT_DUCKDB": str(warehouse), "DBT_PROFILES_DIR": str(REPO)}
     result = subprocess.run(
@@ -110,17 +114,34 @@ def test_duckdb_enforces_the_declared_constraints_and_the_test_reads_what_it_doe
         if r["unique_id"].startswith("test.")
     }
     assert status.pop("contract_constraints_dim_contacts_") == ("fail", 2)
-    # the other marts enforce their constraints: their tests read nothing and pass
+    assert status.pop("contract_constraints_engagement_event_types_") == ("fail", 1)
+    # the other marts enforce their constraints: their tests read nothing and pass; the other seeds pass
     assert status and all(s == ("pass", 0) for s in status.values()), status
+    nodes = json.loads((tmp_path / "target" / "manifest.json").read_text())["nodes"].values()
+    seeds = {
+        n["name"]
+        for n in nodes
+        if n["name"].startswith("contract_constraints_") and n["attached_node"].startswith("seed.")
+    }
     compiled = {
+        n["name"]: n["compiled_code"] for n in nodes if n["name"] in status and n["name"] not in seeds
+    }
+    failing = {
         n["name"]: n["compiled_code"]
-        for n in json.loads((tmp_path / "target" / "manifest.json").read_text())["nodes"].values()
-        if n["name"] in status or n["name"] == "contract_constraints_dim_contacts_"
+        for n in nodes
+        if n["name"] in ("contract_constraints_dim_contacts_", "contract_constraints_engagement_event_types_")
     }
     with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(failing["contract_constraints_engagement_event_types_"]).fetchall() == [
+            (
+                "event_category",
+                "check event_category in ('delivery', 'engagement', 'suppression', 'journey', 'profile', 'web')",
+                1,
+            )
+        ]
         # a failing row names the column and the constraint and counts the rows breaking it; only the
         # unenforced table is read
-        assert sorted(con.execute(compiled.pop("contract_constraints_dim_contacts_")).fetchall()) == [
+        assert sorted(con.execute(failing["contract_constraints_dim_contacts_"]).fetchall()) == [
             (
                 "subscription_state",
                 "check subscription_state in ('unsubscribed', 'undeliverable', 'subscribed')",
@@ -128,7 +149,7 @@ def test_duckdb_enforces_the_declared_constraints_and_the_test_reads_what_it_doe
             ),
             ("vendors", "not_null", 1),
         ]
-    assert compiled.keys() == status.keys()
+    assert len(seeds) == 4 and compiled.keys() == status.keys() - seeds
     assert all("where 1 = 0" in sql and " from counted" not in sql for sql in compiled.values())
     # --full-refresh rebuilds the table with its constraints: the bad rows are gone with the old table
     dbt(["build", "--full-refresh", "--select", "dim_contacts"], warehouse, tmp_path)
