@@ -1,5 +1,6 @@
-{#- Per feed x UTC day of arrival: the distinct events of the mart that first arrived that day (the feed and
-    batch of their first copy, as int_feed_event_arrivals) and how late, in hours. feed_health_daily reads it.
+{#- Per feed x UTC day of arrival: the distinct events of the mart that first arrived that day and how late,
+    in hours, from int_feed_event_arrivals (the feed and batch of each event's first copy). feed_health_daily
+    reads it.
 
     Incremental on DuckDB: a run recomputes, from all their events, the (feed, day) pairs that have a batch
     loaded after this table's newest last_loaded_at minus the lookback, and replaces their rows; the other days
@@ -16,6 +17,8 @@
     )
 }}
 
+{#- the ledger is read on incremental runs only (the days their new batches touch) -#}
+-- depends_on: {{ ref('stg_loader__files') }}
 {%- set watermark = none -%}
 {%- if is_incremental() -%}
     {%- set watermark = engagement.incremental_watermark(this, 'last_loaded_at', var('engagement__lookback_hours')) -%}
@@ -23,11 +26,11 @@
 
 with
 
+{% if is_incremental() -%}
 batches as (
 
-    select distinct
+    select
         feed,
-        raw_table,
         recorded_at as loaded_at,
         cast(recorded_at as date) as activity_date
     from {{ ref('stg_loader__files') }}
@@ -35,7 +38,6 @@ batches as (
 
 ),
 
-{% if is_incremental() -%}
 touched_days as (
 
     select distinct
@@ -46,42 +48,26 @@ touched_days as (
 
 ),
 
-{% endif -%}
-day_batches as (
+touched_batches as (
 
-    select batches.*
+    select distinct batches.loaded_at
     from batches
-    {%- if is_incremental() %}
     inner join touched_days
         on batches.feed = touched_days.feed and batches.activity_date = touched_days.activity_date
-    {%- endif %}
 
 ),
 
-events as (
-
-    select
-        source_table,
-        loaded_at,
-        occurred_at
-    from {{ ref('fct_engagement_events') }}
-    {%- if is_incremental() %}
-    {#- implied by the join below; as a `distinct` list DuckDB filters the mart's scan with it #}
-    where loaded_at in (select distinct day_batches.loaded_at from day_batches)
-    {%- endif %}
-
-),
-
+{% endif -%}
 arrivals as (
 
-    select
-        day_batches.feed,
-        day_batches.activity_date,
-        events.loaded_at,
-        (epoch_ms(events.loaded_at) - epoch_ms(events.occurred_at)) / 3600000.0 as late_hours
-    from events
-    inner join day_batches
-        on events.source_table = day_batches.raw_table and events.loaded_at = day_batches.loaded_at
+    select arrivals.*
+    from {{ ref('int_feed_event_arrivals') }} as arrivals
+    {%- if is_incremental() %}
+    inner join touched_days
+        on arrivals.feed = touched_days.feed and arrivals.activity_date = touched_days.activity_date
+    {#- implied by the join; as a `distinct` list of load times DuckDB filters the mart's scan with it #}
+    where arrivals.loaded_at in (select touched_batches.loaded_at from touched_batches)
+    {%- endif %}
 
 ),
 
