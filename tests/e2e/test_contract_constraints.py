@@ -83,6 +83,15 @@ def test_duckdb_enforces_the_declared_constraints_and_the_test_reads_what_it_doe
         # ... and a value its accepted values do not list
         with pytest.raises(duckdb.ConstraintException, match="CHECK"):
             con.execute("update marts.dim_contacts set subscription_state = 'maybe'")
+        # ... and an e-mail that is not a lower-case SHA-256 hex: a clear-text address, or upper-case hex
+        for email in ("ann@example.com", "AB" * 32):
+            with pytest.raises(duckdb.ConstraintException, match="CHECK"):
+                con.execute(
+                    "update marts.fct_engagement_events set email_sha256 = ?"
+                    " where engagement_event_id = (select min(engagement_event_id) from marts.fct_engagement_events"
+                    " where email_sha256 is not null)",
+                    [email],
+                )
         # a table built before the constraints were declared: same rows, no constraint, a NULL and an unlisted value
         con.execute("create table marts.dim_contacts_before as select * from marts.dim_contacts")
         con.execute("drop table marts.dim_contacts")
