@@ -26,6 +26,9 @@
     {%- set watermark = engagement.incremental_watermark(this, 'last_loaded_at', var('engagement__lookback_hours')) -%}
 {%- endif %}
 
+{#- a contact's message: the contact and the vendor's message id (the campaign where a vendor gives none) #}
+{%- set message_key = dbt.concat(['contact_key', "'|'", "coalesce(message_id, campaign_id, '')"]) %}
+
 with
 
 {#- an incremental run reads the fact a few times, each read filtered (not materialized: DuckDB would otherwise
@@ -42,7 +45,7 @@ all_events as {% if is_incremental() %}not materialized {% endif %}(
         is_machine_event,
         contact_key,
         loaded_at,
-        {{ dbt.concat(['contact_key', "'|'", "coalesce(message_id, campaign_id, '')"]) }} as message_key
+        {{ message_key }} as message_key
     from {{ ref('fct_engagement_events') }}
 
 ),
@@ -67,6 +70,25 @@ touched_messages as (
 
 ),
 
+touched_sends as (
+
+    {#- the sends and deliveries of the new events' contacts (the message key starts with the contact): filtered
+        on plain columns before the key is built, so DuckDB filters the fact's scan with the distinct list
+        instead of building a key for every sent row (at 10 M: 10 M rows out of the scan -> 122,000, the query
+        2.4 -> 1.7-1.9 CPU-s) #}
+    select
+        occurred_date,
+        source_vendor,
+        channel,
+        campaign_id,
+        {{ message_key }} as message_key
+    from {{ ref('fct_engagement_events') }}
+    where
+        event_type in ('sent', 'delivered')
+        and contact_key in (select distinct new_events.contact_key from new_events)
+
+),
+
 affected as (
 
     {#- the rows whose volumes change: the new events' own days (keyed on channel and campaign coalesced, as
@@ -83,23 +105,17 @@ affected as (
     {#- the rows whose cohort rates change: each touched message's sent / delivered days, its old and new
         cohort day among them #}
     select
-        all_events.occurred_date,
-        all_events.source_vendor,
-        coalesce(all_events.channel, '') as channel_key,
-        coalesce(all_events.campaign_id, '') as campaign_key
-    from all_events
+        touched_sends.occurred_date,
+        touched_sends.source_vendor,
+        coalesce(touched_sends.channel, '') as channel_key,
+        coalesce(touched_sends.campaign_id, '') as campaign_key
+    from touched_sends
     inner join touched_messages
         on
-            all_events.source_vendor = touched_messages.source_vendor
-            and coalesce(all_events.channel, '') = touched_messages.channel_key
-            and coalesce(all_events.campaign_id, '') = touched_messages.campaign_key
-            and all_events.message_key = touched_messages.message_key
-    where
-        all_events.event_type in ('sent', 'delivered')
-        {#- implied by the message key (it starts with the contact), but on a plain column: DuckDB filters the
-            scan with the distinct list (without `distinct` it plans a semi join after every fact row has
-            built its message key: 4 s instead of under 2 s at 10 M) #}
-        and all_events.contact_key in (select distinct new_events.contact_key from new_events)
+            touched_sends.source_vendor = touched_messages.source_vendor
+            and coalesce(touched_sends.channel, '') = touched_messages.channel_key
+            and coalesce(touched_sends.campaign_id, '') = touched_messages.campaign_key
+            and touched_sends.message_key = touched_messages.message_key
 
 ),
 
