@@ -8,6 +8,33 @@
     '{{ text | replace("\\", "\\\\") | replace("'", "\\'") }}'
 {%- endmacro %}
 
+{#- `expr in (...)` over text values (file names from a query: quoted and escaped as literals); `false`
+    for no values. -#}
+{% macro in_list(expr, values) -%}
+    {%- if values | length == 0 -%}
+        false
+    {%- else -%}
+        {{ expr }} in (
+            {%- for value in values -%}
+                {{ engagement.string_literal(value) }}{{ ", " if not loop.last }}
+            {%- endfor -%}
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A SQL string literal of any text: quotes doubled (DuckDB); Spark's escapes (`spark_literal`). -#}
+{% macro string_literal(text) -%}
+    {{ return(adapter.dispatch('string_literal', 'engagement')(text)) }}
+{%- endmacro %}
+
+{% macro default__string_literal(text) -%}
+    '{{ text | replace("'", "''") }}'
+{%- endmacro %}
+
+{% macro spark__string_literal(text) -%}
+    {{ engagement.spark_literal(text) }}
+{%- endmacro %}
+
 {#- Text of a JSON member: `path` is a dotted path such as 'user.id' (no `$`). -#}
 {% macro json_text(expr, path) -%}
     {{ return(adapter.dispatch('json_text', 'engagement')(expr, path)) }}

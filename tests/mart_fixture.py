@@ -49,6 +49,11 @@ def _ndjson(path: Path, rows: list[dict]) -> None:
 # ------------------------------------------------------------------------------------------- per day
 
 
+# Day 2's Leanplum file holds a reject; its name carries a quote, as a vendor's file name may: the rejects
+# model puts the names of files with rejects into its SQL as literals.
+LEANPLUM_DAY_2 = "leanplum/dt=20240502/leanplum-events-20240502-00000 (o'clock).json"
+
+
 def _leanplum(root: Path, day: int) -> None:
     def ev(eid: str, event: str, user: str, time: str, **props: object) -> dict:
         return {"event_id": eid, "name": f"(Leanplum) {event}",
@@ -62,7 +67,7 @@ def _leanplum(root: Path, day: int) -> None:
         ])  # fmt: skip
     if day == 2:
         # L2 spilled into the next day's folder as well: one event
-        _ndjson(root / "leanplum/dt=20240502/leanplum-events-20240502-00000.json", [
+        _ndjson(root / LEANPLUM_DAY_2, [
             ev("L2", "Email Open", "u1", "2024-05-01 23:59:59.500", message_id=11, channel="Email", campaign_id=5),
             ev("L3", "Push Notification Opened", "u2", "2024-05-02 08:00:00.000", message_id=12, channel="Push"),
             ev("L4", "In-App Message Accept", "u2", "2024-05-02 09:00:00.000", message_id=13),

@@ -123,6 +123,7 @@ def test_all_vendors_build_and_match_the_hand_worked_answer(tmp_path: Path) -> N
                               " from marts.fct_engagement_event_rejects")  # fmt: skip
     assert {(r, v): 1 for r, v, _, _ in rejects} == fx.EXPECTED_REJECTS and len(rejects) == 2
     assert all(uri and line for _, _, uri, line in rejects)
+    assert any(uri.endswith(fx.LEANPLUM_DAY_2) for _, _, uri, _ in rejects)  # a quote in the file's name
     assert "WARN 2 no_rows_fct_engagement_event_rejects" in " ".join(out.split())
     # Simon: memberships from the entry rows only; the action row is a flow step named by its action
     steps = rows(warehouse, "select source_event_name, flow_name from marts.fct_engagement_events"
@@ -206,7 +207,7 @@ def test_incremental_runs_equal_a_full_refresh(tmp_path: Path) -> None:
     # late and duplicate files: yesterday's Leanplum file again under a new name, and a late APSIS window
     spilled = root / "leanplum/dt=2024-05-03/leanplum-events-20240503-00009.json"
     spilled.parent.mkdir(parents=True)
-    shutil.copy(root / "leanplum/dt=20240502/leanplum-events-20240502-00000.json", spilled)
+    shutil.copy(root / fx.LEANPLUM_DAY_2, spilled)
     load(feeds, warehouse)
     dbt(["run"], warehouse, tmp_path)
     run_sql = (tmp_path / "target/run/engagement/models/marts/events/fct_engagement_events.sql").read_text()

@@ -20,13 +20,33 @@
 {%- if is_incremental() -%}
     {%- set watermark = engagement.fact_watermark() -%}
 {%- endif %}
+{#- First the files that hold a reject, from the few columns a reason needs; then the reject columns for those
+    files' rows only. Read in one pass, every row's event id and contact key (hashes) were computed and
+    dropped: at 10 M events 9.9 s, where the two reads take 3.7 s and, with no reject, nothing more. Past
+    `max_files` files the second read takes every file (the list would no longer prune). -#}
+{%- set max_files = 500 -%}
+{%- set file_filter = 'true' -%}
+{#- (not when the union is not built yet: `dbt compile` or the linter on an empty warehouse) -#}
+{%- if execute and load_relation(ref('int_engagement_events_unioned')) is not none -%}
+    {%- call statement('rejected_files', fetch_result=True) -%}
+        select distinct source_uri
+        from {{ ref('int_engagement_events_unioned') }}
+        where {{ engagement.loaded_after(watermark) }} and reject_reason is not null
+    {%- endcall -%}
+    {%- set rejected_files = load_result('rejected_files')['data'] | map(attribute=0) | list -%}
+    {%- if rejected_files | length <= max_files -%}
+        {%- set file_filter = engagement.in_list('source_uri', rejected_files) -%}
+    {%- endif -%}
+{%- endif %}
 
 with
 
 unioned as (
 
     select * from {{ ref('int_engagement_events_unioned') }}
-    where {{ engagement.loaded_after(watermark) }}
+    where
+        {{ engagement.loaded_after(watermark) }}
+        and {{ file_filter }}
 
 ),
 
