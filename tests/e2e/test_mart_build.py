@@ -32,8 +32,13 @@ MARTS = [
     "dim_campaigns",
     "fct_segment_membership",
 ]
-# the marts and the incremental tables beside them that the equality tests compare with a full refresh
-INCREMENTAL = [*(f"marts.{m}" for m in MARTS), "intermediate.int_feed_event_days"]
+# the marts, the incremental tables beside them and a health table summed from one: the equality tests
+# compare them with a full refresh
+INCREMENTAL = [
+    *(f"marts.{m}" for m in MARTS),
+    "intermediate.int_feed_event_days",
+    "health.vendor_events_daily",
+]
 
 pytestmark = pytest.mark.slow
 
@@ -80,6 +85,12 @@ def test_all_vendors_build_and_match_the_hand_worked_answer(tmp_path: Path) -> N
         )
     }
     assert got == fx.EXPECTED_EVENTS
+    # the health mart's events per vendor and day of the event: the hand-worked events summed over event types
+    per_day: dict[tuple[str, str], int] = {}
+    for (vendor, _, day), n in fx.EXPECTED_EVENTS.items():
+        per_day[(vendor, day)] = per_day.get((vendor, day), 0) + n
+    daily = rows(warehouse, "select source_vendor, occurred_date, events from health.vendor_events_daily")
+    assert {(v, str(d)): n for v, d, n in daily} == per_day and len(daily) == len(per_day)
     contacts = {r[0] for r in rows(warehouse, "select distinct contact_key from marts.fct_engagement_events")}
     assert contacts == fx.EXPECTED_CONTACTS
     dim = {r[0] for r in rows(warehouse, "select contact_key from marts.dim_contacts")}
