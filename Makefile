@@ -53,7 +53,7 @@ lint: $(STAMP) $(MYPY)/.installed
 	$(BIN)/dbt parse --quiet
 	$(BIN)/sqlfluff lint models macros tests/dbt --templater dbt --nocolor
 	# in memory: MetricFlow's config check opens a dbt connection, and with no warehouse folder yet (a fresh clone)
-	# the profile's connect retries (meant for a held lock) waited about two minutes before it gave up
+	# the profile's connect retries (meant for a held lock) kept it waiting for minutes (4.5 here) before it went on
 	ENGAGEMENT_DUCKDB=:memory: $(BIN)/mf validate-configs --skip-dw
 	$(MYPY)/bin/mypy --python-executable $(BIN)/python  # [tool.mypy] in pyproject.toml: the product package
 	$(BIN)/lint-imports  # the import layers (.importlinter)
