@@ -48,6 +48,42 @@
     get_json_object({{ expr }}, '$.{{ path }}')
 {%- endmacro %}
 
+{#- The texts of several JSON members, each as `json_text` gives it, from one parse of the document (DuckDB
+    parses it again for every `json_text`). A list: `json_texts_members` names its items. -#}
+{% macro json_texts(expr, paths) -%}
+    {{ return(adapter.dispatch('json_texts', 'engagement')(expr, paths)) }}
+{%- endmacro %}
+
+{% macro default__json_texts(expr, paths) -%}
+    json_extract_string({{ expr }}, [{% for path in paths %}'$.{{ path }}'{{ ", " if not loop.last }}{% endfor %}])
+{%- endmacro %}
+
+{% macro spark__json_texts(expr, paths) -%}
+    array({% for path in paths %}get_json_object({{ expr }}, '$.{{ path }}'){{ ", " if not loop.last }}{% endfor %})
+{%- endmacro %}
+
+{#- A dict from each of `paths` to its item of the `json_texts` list in the column `texts`. -#}
+{% macro json_texts_members(texts, paths) -%}
+    {%- set members = {} -%}
+    {%- for path in paths -%}
+        {%- do members.update({path: engagement.list_item(texts, loop.index)}) -%}
+    {%- endfor -%}
+    {{ return(members) }}
+{%- endmacro %}
+
+{#- The item of a list (array) at a position counted from 1. -#}
+{% macro list_item(expr, position) -%}
+    {{ return(adapter.dispatch('list_item', 'engagement')(expr, position)) }}
+{%- endmacro %}
+
+{% macro default__list_item(expr, position) -%}
+    {{ expr }}[{{ position }}]
+{%- endmacro %}
+
+{% macro spark__list_item(expr, position) -%}
+    element_at({{ expr }}, {{ position }})
+{%- endmacro %}
+
 {#- A JSON member kept as JSON text (objects, arrays), for passthrough. -#}
 {% macro json_member(expr, path) -%}
     {{ return(adapter.dispatch('json_member', 'engagement')(expr, path)) }}

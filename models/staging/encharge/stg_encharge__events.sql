@@ -1,3 +1,8 @@
+{#- the members read below, each document parsed once: `prop.<member>`, `usr.<member>` are their texts -#}
+{%- set read_properties = ['emailId', 'emailName', 'flowId', 'flowName', 'url'] -%}
+{%- set prop = engagement.json_texts_members('property_texts', read_properties) -%}
+{%- set usr = engagement.json_texts_members('user_texts', ['id', 'email']) -%}
+
 with
 
 source as (
@@ -6,25 +11,35 @@ source as (
 
 ),
 
+parsed as (
+
+    select
+        *,
+        {{ engagement.json_texts('properties', read_properties) }} as property_texts,
+        {{ engagement.json_texts(adapter.quote('user'), ['id', 'email']) }} as user_texts
+    from source
+
+),
+
 renamed as (
 
     select
         {# no event id and retries repeat events: the identity is a hash of the whole event #}
         {{ engagement.surrogate_key([
-            'event', 'type', engagement.json_text(adapter.quote('user'), 'id'), 'trim(' ~ adapter.quote('timestamp') ~ ')', 'properties']) }}
+            'event', 'type', usr.id, 'trim(' ~ adapter.quote('timestamp') ~ ')', 'properties']) }}
             as event_hash,
         event as event_name,
         type as event_kind,
-        {{ engagement.json_text(adapter.quote('user'), 'id') }} as user_id,
-        {{ engagement.email_sha256(engagement.json_text(adapter.quote('user'), 'email')) }} as email_sha256,
+        {{ usr.id }} as user_id,
+        {{ engagement.email_sha256(usr.email) }} as email_sha256,
         {{ engagement.epoch_to_timestamp(
             engagement.try_cast('trim(' ~ adapter.quote('timestamp') ~ ')', dbt.type_bigint()), 'ms') }}
             as occurred_at,
-        {{ engagement.json_text('properties', 'emailId') }} as email_id,
-        {{ engagement.json_text('properties', 'emailName') }} as email_name,
-        {{ engagement.json_text('properties', 'flowId') }} as flow_id,
-        {{ engagement.json_text('properties', 'flowName') }} as flow_name,
-        {{ engagement.json_text('properties', 'url') }} as url,
+        {{ prop.emailId }} as email_id,
+        {{ prop.emailName }} as email_name,
+        {{ prop.flowId }} as flow_id,
+        {{ prop.flowName }} as flow_name,
+        {{ prop.url }} as url,
         {# clear-text email stays here: the user object goes on without it #}
         {{ engagement.json_merge(
             engagement.json_without_keys('properties', ['emailId', 'emailName', 'flowId', 'flowName', 'url']),
@@ -36,7 +51,7 @@ renamed as (
         _source_row as source_row,
         _loaded_at as loaded_at
 
-    from source
+    from parsed
 
 )
 
