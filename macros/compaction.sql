@@ -2,10 +2,10 @@
     (`max_vacuum_tasks: 0` in profiles.yml), as the loader's does not: DuckDB would otherwise merge every table's
     part-filled last row groups, and reclaim the rows the incremental marts delete, at the first checkpoint after
     any write, i.e. inside every daily build (the tail of each raw table and of the fact rewritten every other
-    run). Instead the build that finds the last compaction `engagement__compact_every_days` old (the first
-    build starts the clock) turns merging on for one checkpoint of the whole file at its end (on-run-end), and records it in
-    `maintenance.compactions`; `dbt run-operation compact_warehouse` runs it now. See docs/decisions.md (issue 17,
-    "Compaction when due"). -#}
+    run). Instead the build that finds the last compaction `engagement__compact_every_days` old turns merging on
+    for one checkpoint of the whole file at its end (on-run-end) and records it in `maintenance.compactions`; a
+    warehouse's first build only starts the clock, and `dbt run-operation compact_warehouse` compacts now. See
+    docs/decisions.md (issue 17, "Compaction when due"). -#}
 
 {% macro compact_when_due() -%}
     {%- if execute and target.type == 'duckdb' and target.path != ':memory:' -%}
