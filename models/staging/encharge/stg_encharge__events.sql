@@ -1,7 +1,9 @@
-{#- the members read below, each document parsed once: `prop.<member>`, `usr.<member>` are their texts -#}
+{#- the members read into columns below (and so left out of the passthrough), each document parsed once:
+    `prop.<member>`, `usr.<member>` are their texts -#}
 {%- set read_properties = ['emailId', 'emailName', 'flowId', 'flowName', 'url'] -%}
+{%- set read_user = ['id', 'email'] -%}
 {%- set prop = engagement.json_texts_members('property_texts', read_properties) -%}
-{%- set usr = engagement.json_texts_members('user_texts', ['id', 'email']) -%}
+{%- set usr = engagement.json_texts_members('user_texts', read_user) -%}
 
 with
 
@@ -16,7 +18,7 @@ parsed as (
     select
         *,
         {{ engagement.json_texts('properties', read_properties) }} as property_texts,
-        {{ engagement.json_texts(adapter.quote('user'), ['id', 'email']) }} as user_texts
+        {{ engagement.json_texts(adapter.quote('user'), read_user) }} as user_texts
     from source
 
 ),
@@ -42,10 +44,10 @@ renamed as (
         {{ prop.url }} as url,
         {# clear-text email stays here: the user object goes on without it #}
         {{ engagement.json_merge(
-            engagement.json_without_keys('properties', ['emailId', 'emailName', 'flowId', 'flowName', 'url']),
+            engagement.json_without_keys('properties', read_properties),
             engagement.json_merge(
                 '_extra_fields',
-                engagement.json_object_from([('user', engagement.json_without_keys(adapter.quote('user'), ['id', 'email']))])
+                engagement.json_object_from([('user', engagement.json_without_keys(adapter.quote('user'), read_user))])
             )) }} as extra_properties,
         _source_uri as source_uri,
         _source_row as source_row,
