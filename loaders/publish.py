@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pyarrow
 
+from . import publish_buckets as buckets
 from .warehouse import WarehouseMissing, _locked, quote_ident, sql_literal, storage_version
 
 SCHEMAS_ENV = "ENGAGEMENT_SERVING_SCHEMAS"
@@ -45,6 +46,8 @@ class Published:
     parquet: Path
     tables: list[tuple[str, str, int]] = field(default_factory=list)
     seconds: float = 0.0
+    updated: bool = False  # a copy of the last published file brought up to date, not a new file
+    rows_copied: int = 0  # rows written into the serving file (all of them in a new file)
 
 
 def serving_path(warehouse: Path) -> Path:
@@ -130,7 +133,8 @@ def publish(
     check_ours(target)
     if not warehouse.is_file():
         raise WarehouseMissing(f"{warehouse}: no such warehouse file; run feeds load and dbt build first")
-    con = duckdb.connect()
+    # a mart is a set: rows are written in any order, from both cores (dbt's connection has the same setting)
+    con = duckdb.connect(config={"preserve_insertion_order": False})
     try:
         # attached under its own name: dbt's views name their catalog, and `wh.x` would not resolve them
         catalog = quote_ident(warehouse.stem)
@@ -162,6 +166,10 @@ def publish_from(
     # attached databases are shared by every connection of a DuckDB instance (dbt's): a name of this publish
     alias = f"serving_{publish_id.replace('-', '_')}"
     try:
+        # the last published file, copied, is brought up to date (loaders/publish_buckets.py)
+        result.updated = _reusable(target)
+        if result.updated:
+            shutil.copyfile(target, staged_db)
         _write(con, wanted, staged_db, staged_parquet, alias, publish_id, result)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)  # our own half-written copy, never the published one
@@ -173,6 +181,18 @@ def publish_from(
     return result
 
 
+def _reusable(target: Path) -> bool:
+    """Whether the published file can be copied and brought up to date: a publish wrote it (check_ours, which
+    also refuses a WAL beside it) in the storage version configured now."""
+    if not target.is_file():
+        return False
+    try:
+        recorded = json.loads(_marker(target).read_text(encoding="utf-8")).get("storage_version")
+    except (FileNotFoundError, ValueError, AttributeError):
+        return False
+    return recorded == storage_version()
+
+
 def _write(
     con: duckdb.DuckDBPyConnection,
     wanted: list[str],
@@ -182,6 +202,8 @@ def _write(
     publish_id: str,
     result: Published,
 ) -> None:
+    """Write the serving schemas into `staged_db`: a new file, or (result.updated) a copy of the published one,
+    whose tables are brought up to date and whose tables no longer published are dropped."""
     catalog = con.execute("select current_database()").fetchall()[0][0]
     found = con.execute(
         "select table_schema, table_name from information_schema.tables"
@@ -195,32 +217,65 @@ def _write(
             f" (or name the schemas with --schema or {SCHEMAS_ENV})"
         )
     serving = quote_ident(alias)
-    con.execute(
-        f"attach {sql_literal(str(staged_db))} as {serving} (storage_version {sql_literal(storage_version())})"
-    )
+    info = f"{serving}.{INFO_SCHEMA}"
+    version = "" if result.updated else f" (storage_version {sql_literal(storage_version())})"
+    con.execute(f"attach {sql_literal(str(staged_db))} as {serving}{version}")
     try:
+        if result.updated:
+            _drop_unpublished(con, alias, found)
         for schema in sorted({s for s, _ in found}):
-            con.execute(f"create schema {serving}.{quote_ident(schema)}")
+            con.execute(f"create schema if not exists {serving}.{quote_ident(schema)}")
+        con.execute(f"create schema if not exists {info}")
+        buckets.create_buckets_table(con, info)
         now = datetime.now(UTC).replace(tzinfo=None)
         for schema, table in found:
             name = f"{quote_ident(schema)}.{quote_ident(table)}"
-            con.execute(f"create table {serving}.{name} as select * from {name}")
-            rows = con.execute(f"select count(*) from {serving}.{name}").fetchall()[0][0]
+            served = f"{serving}.{name}"
+            cols = buckets.columns(con, catalog, schema, table)
+            if (
+                result.updated
+                and buckets.columns(con, alias, schema, table) == cols
+                and buckets.bucketed(cols)
+            ):
+                result.rows_copied += buckets.update(con, info, name, served, cols, schema, table)
+            else:
+                con.execute(f"create or replace table {served} as select * from {name}")
+                result.rows_copied += con.execute(f"select count(*) from {served}").fetchall()[0][0]
+                if buckets.bucketed(cols):
+                    buckets.record(con, info, served, cols, schema, table)
+            rows = con.execute(f"select count(*) from {served}").fetchall()[0][0]
             result.tables.append((schema, table, rows))
             out = staged_parquet / schema / f"{table}.parquet"
             out.parent.mkdir(parents=True, exist_ok=True)
-            con.execute(f"copy {serving}.{name} to {sql_literal(str(out))} ({PARQUET_OPTIONS})")
-        con.execute(f"create schema {serving}.{INFO_SCHEMA}")
+            con.execute(f"copy {served} to {sql_literal(str(out))} ({PARQUET_OPTIONS})")
         con.execute(
-            f"create table {serving}.{INFO_SCHEMA}.tables (publish_id varchar, published_at timestamp,"
+            f"create or replace table {info}.tables (publish_id varchar, published_at timestamp,"
             " table_schema varchar, table_name varchar, row_count bigint)"
         )
         con.executemany(
-            f"insert into {serving}.{INFO_SCHEMA}.tables values (?, ?, ?, ?, ?)",
+            f"insert into {info}.tables values (?, ?, ?, ?, ?)",
             [[publish_id, now, s, t, n] for s, t, n in result.tables],
         )
     finally:
         con.execute(f"detach {serving}")  # checkpoints: the file is whole, no WAL beside it
+
+
+def _drop_unpublished(con: duckdb.DuckDBPyConnection, alias: str, found: list[tuple[str, str]]) -> None:
+    """In a copy of the published file: drop the tables and schemas this publish does not write (a table the
+    warehouse no longer has, a schema no longer published), so the copy holds what a new file would."""
+    keep = set(found)
+    for schema, table in con.execute(
+        "select schema_name, table_name from duckdb_tables() where database_name = ? and schema_name <> ?",
+        [alias, INFO_SCHEMA],
+    ).fetchall():
+        if (schema, table) not in keep:
+            con.execute(f"drop table {quote_ident(alias)}.{quote_ident(schema)}.{quote_ident(table)}")
+    schemas = {s for s, _ in found} | {INFO_SCHEMA, "main"}
+    for (schema,) in con.execute(
+        "select schema_name from duckdb_schemas() where database_name = ? and not internal", [alias]
+    ).fetchall():
+        if schema not in schemas:
+            con.execute(f"drop schema {quote_ident(alias)}.{quote_ident(schema)}")
 
 
 def _swap(target: Path, stage: Path, staged_db: Path, versions: Path, publish_id: str) -> None:
@@ -229,14 +284,19 @@ def _swap(target: Path, stage: Path, staged_db: Path, versions: Path, publish_id
     previous = _identity(target) if target.is_file() else None
     files = [i for i in (previous, _identity(staged_db)) if i]
     tmp_marker = stage / marker.name
-    tmp_marker.write_text(json.dumps({"files": files, "publish_id": publish_id}), encoding="utf-8")
+    tmp_marker.write_text(
+        json.dumps({"files": files, "publish_id": publish_id}), encoding="utf-8"
+    )  # no version yet
     os.replace(tmp_marker, marker)
     os.replace(staged_db, target)
     _fsync(target.parent)
     stage.rmdir()
     tmp_marker = target.with_name(f".{marker.name}.{publish_id}")
     tmp_marker.write_text(
-        json.dumps({"files": [_identity(target)], "publish_id": publish_id}), encoding="utf-8"
+        json.dumps(
+            {"files": [_identity(target)], "publish_id": publish_id, "storage_version": storage_version()}
+        ),
+        encoding="utf-8",
     )
     os.replace(tmp_marker, marker)
 

@@ -53,13 +53,20 @@ def publish_command(
             "parquet": str(done.parquet),
             "tables": [{"schema": s, "table": t, "rows": n} for s, t, n in done.tables],
             "seconds": round(done.seconds, 3),
+            "updated": done.updated,
+            "rows_copied": done.rows_copied,
         }
         print(json.dumps(document))
         return
     rows = sum(n for _, _, n in done.tables)
+    how = (
+        f"the last version brought up to date, {done.rows_copied:,} rows copied"
+        if done.updated
+        else "a new file"
+    )
     out.print(
         f"published {len(done.tables)} tables ({rows:,} rows) to {done.path} and {done.parquet}/"
-        f" in {done.seconds:.1f}s (version {done.publish_id})",
+        f" in {done.seconds:.1f}s (version {done.publish_id}: {how})",
         highlight=False,
         soft_wrap=True,
     )
