@@ -48,6 +48,7 @@ class Published:
     seconds: float = 0.0
     updated: bool = False  # a copy of the last published file brought up to date, not a new file
     rows_copied: int = 0  # rows written into the serving file (all of them in a new file)
+    not_updated: str | None = None  # why the last version was copied but a new file written instead
 
 
 def serving_path(warehouse: Path) -> Path:
@@ -169,8 +170,19 @@ def publish_from(
         # the last published file, copied, is brought up to date (loaders/publish_buckets.py)
         result.updated = _reusable(target)
         if result.updated:
-            shutil.copyfile(target, staged_db)
-        _write(con, wanted, staged_db, staged_parquet, alias, publish_id, result)
+            _copy(target, staged_db)
+            try:
+                _write(con, wanted, staged_db, staged_parquet, alias, publish_id, result)
+            except duckdb.Error as exc:
+                # the copy cannot be brought up to date (damaged, or from a DuckDB that cannot write it): a new
+                # file, and the reason said; an error in the warehouse itself comes back from the new file's write
+                result.not_updated = f"the last version could not be brought up to date ({exc})"
+                result.updated, result.rows_copied, result.tables = False, 0, []
+                staged_db.unlink()
+                staged_db.with_name(staged_db.name + ".wal").unlink(missing_ok=True)
+                shutil.rmtree(staged_parquet, ignore_errors=True)
+        if not result.updated:
+            _write(con, wanted, staged_db, staged_parquet, alias, publish_id, result)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)  # our own half-written copy, never the published one
         shutil.rmtree(staged_parquet, ignore_errors=True)
@@ -179,6 +191,25 @@ def publish_from(
     _swap(target, stage, staged_db, versions, publish_id)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _copy(source: Path, target: Path) -> None:
+    """A copy of the published file by the kernel (`copy_file_range`: a filesystem that shares extents, such as
+    XFS or btrfs, makes it a reflink, instant and without a second copy on disk), else by read and write."""
+    with source.open("rb") as src, target.open("wb") as dst:
+        size = os.fstat(src.fileno()).st_size
+        try:
+            done = 0
+            while done < size:
+                step = os.copy_file_range(src.fileno(), dst.fileno(), size - done)
+                if step == 0:
+                    break
+                done += step
+        except OSError:
+            src.seek(0)
+            dst.seek(0)
+            dst.truncate()
+            shutil.copyfileobj(src, dst, 16 << 20)
 
 
 def _reusable(target: Path) -> bool:

@@ -55,6 +55,7 @@ def publish_command(
             "seconds": round(done.seconds, 3),
             "updated": done.updated,
             "rows_copied": done.rows_copied,
+            "not_updated": done.not_updated,
         }
         print(json.dumps(document))
         return
@@ -62,6 +63,8 @@ def publish_command(
     how = (
         f"the last version brought up to date, {done.rows_copied:,} rows copied"
         if done.updated
+        else f"a new file; {done.not_updated}"
+        if done.not_updated
         else "a new file"
     )
     out.print(

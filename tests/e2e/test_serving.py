@@ -294,6 +294,13 @@ def test_a_publish_brings_the_last_version_up_to_date_with_the_rows_of_a_new_one
         {"n": 0}
     ]
 
+    # a damaged last version: a new file, and why
+    with serving.open("r+b") as damaged:
+        damaged.write(bytes(8192))
+    redone = json.loads(feeds("publish", "--json", "--schema", "marts", warehouse=warehouse).stdout)
+    assert redone["updated"] is False and "could not be brought up to date" in redone["not_updated"]
+    _same_tables(serving, fresh_marts)
+
     # another storage version is not brought up to date: a new file is written
     env_version = {**os.environ, "ENGAGEMENT_DUCKDB": str(warehouse), "ENGAGEMENT_STORAGE_VERSION": "v1.2.0"}
     proc = subprocess.run([str(BIN / "feeds"), "publish", "--json"], env=env_version, capture_output=True,
