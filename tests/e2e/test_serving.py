@@ -46,13 +46,19 @@ def cli_json(db: Path, sql: str, cwd: Path | None = None) -> list[dict]:
     return json.loads(proc.stdout)
 
 
-def test_a_reader_keeps_its_version_while_load_build_and_publish_run(tmp_path: Path) -> None:
+def _day_one_loaded(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
+    """The mart fixture's first day written and loaded: its feeds folder, feeds.yml, the warehouse and the
+    serving file's path beside it (nothing published yet)."""
     root = tmp_path / "feeds"
     config = fx.write_feeds_yml(root)
     fx.write_day(root, 1)
     warehouse = tmp_path / "warehouse" / "engagement.duckdb"
-    serving = tmp_path / "warehouse" / "engagement_marts.duckdb"
     load(config, warehouse)
+    return root, config, warehouse, warehouse.with_name("engagement_marts.duckdb")
+
+
+def test_a_reader_keeps_its_version_while_load_build_and_publish_run(tmp_path: Path) -> None:
+    root, config, warehouse, serving = _day_one_loaded(tmp_path)
     dbt(["build", "--exclude", "resource_type:unit_test"], warehouse, tmp_path)
     first = json.loads(feeds("publish", "--json", warehouse=warehouse).stdout)
     assert first["duckdb"] == str(serving)
@@ -143,12 +149,7 @@ def test_publish_never_replaces_a_file_it_did_not_write(tmp_path: Path) -> None:
 def test_dbt_build_publishes_while_a_reader_holds_the_serving_file(tmp_path: Path) -> None:
     """The `publish_marts` model: a plain `dbt build` publishes, after every mart and its tests, and swaps the
     serving file under a reader as `feeds publish` does."""
-    root = tmp_path / "feeds"
-    config = fx.write_feeds_yml(root)
-    fx.write_day(root, 1)
-    warehouse = tmp_path / "warehouse" / "engagement.duckdb"
-    serving = tmp_path / "warehouse" / "engagement_marts.duckdb"
-    load(config, warehouse)
+    root, config, warehouse, serving = _day_one_loaded(tmp_path)
     dbt(["build", "--exclude", "resource_type:unit_test"], warehouse, tmp_path)
     assert cli_json(serving, "select count(*) as n from marts.fct_engagement_events")[0]["n"] > 0
     first = cli_json(serving, "select distinct publish_id from publication.tables")
@@ -236,12 +237,7 @@ def test_a_publish_brings_the_last_version_up_to_date_with_the_rows_of_a_new_one
     """The second publish copies the file the first one wrote and replaces only the fact's `loaded_at` buckets
     that changed (loaders/publish_buckets.py); it must hold what a publish into a new file holds, table by
     table and row by row, in a file DuckDB 1.x opens; a schema no longer published leaves it."""
-    root = tmp_path / "feeds"
-    config = fx.write_feeds_yml(root)
-    fx.write_day(root, 1)
-    warehouse = tmp_path / "warehouse" / "engagement.duckdb"
-    serving = tmp_path / "warehouse" / "engagement_marts.duckdb"
-    load(config, warehouse)
+    root, config, warehouse, serving = _day_one_loaded(tmp_path)
     build = ["build", "--exclude", "resource_type:unit_test", "--vars", "{publish_marts: false}"]
     dbt(build, warehouse, tmp_path)
     first = json.loads(feeds("publish", "--json", warehouse=warehouse).stdout)
