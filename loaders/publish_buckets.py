@@ -45,13 +45,26 @@ def _bucket_sql(source: str, cols: list[tuple[str, str]], schema: str, table: st
     hashed = ", ".join(quote_ident(name) for name, _ in cols)
     return (
         f"select {sql_literal(schema)} as table_schema, {sql_literal(table)} as table_name,"
-        f" {BUCKET_COLUMN}::timestamp as {BUCKET_COLUMN}, count(*)::bigint as row_count,"
+        f" {BUCKET_COLUMN}, count(*)::bigint as row_count,"
         f" sum(hash({hashed}))::hugeint as row_hash from {source} group by all"
     )
 
 
 def bucketed(cols: list[tuple[str, str]]) -> bool:
-    return any(name == BUCKET_COLUMN for name, _ in cols)
+    """A table is compared bucket by bucket where it has a `loaded_at` timestamp (ours: the load time)."""
+    return (BUCKET_COLUMN, "TIMESTAMP") in cols
+
+
+def forget_others(con: duckdb.DuckDBPyConnection, info: str, tables: list[tuple[str, str]]) -> None:
+    """Drop the buckets of every table but these (the tables now written bucket by bucket)."""
+    kept = set(tables)
+    for schema, table in con.execute(
+        f"select distinct table_schema, table_name from {info}.{BUCKETS}"
+    ).fetchall():
+        if (schema, table) not in kept:
+            con.execute(
+                f"delete from {info}.{BUCKETS} where table_schema = ? and table_name = ?", [schema, table]
+            )
 
 
 def record(
