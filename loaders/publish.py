@@ -264,20 +264,18 @@ def _write(
             name = f"{quote_ident(schema)}.{quote_ident(table)}"
             served = f"{serving}.{name}"
             cols = buckets.columns(con, catalog, schema, table)
-            if (
-                result.updated
-                and buckets.columns(con, alias, schema, table) == cols
-                and buckets.bucketed(cols)
-            ):
-                result.rows_copied += buckets.update(con, info, name, served, cols, schema, table)
+            bucketed = buckets.bucketed(cols)
+            if bucketed:
+                in_buckets.append((schema, table))
+            copied: int | None = None  # None: the table written whole
+            if result.updated and bucketed and buckets.columns(con, alias, schema, table) == cols:
+                copied = buckets.update(con, info, name, served, cols, schema, table)
             else:
                 con.execute(f"create or replace table {served} as select * from {name}")
-                result.rows_copied += con.execute(f"select count(*) from {served}").fetchall()[0][0]
-                if buckets.bucketed(cols):
+                if bucketed:
                     buckets.record(con, info, served, cols, schema, table)
-            if buckets.bucketed(cols):
-                in_buckets.append((schema, table))
             rows = con.execute(f"select count(*) from {served}").fetchall()[0][0]
+            result.rows_copied += rows if copied is None else copied
             result.tables.append((schema, table, rows))
             out = staged_parquet / schema / f"{table}.parquet"
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,10 @@ def bucketed(cols: list[tuple[str, str]]) -> bool:
     return (BUCKET_COLUMN, "TIMESTAMP") in cols
 
 
+def _forget(con: duckdb.DuckDBPyConnection, info: str, schema: str, table: str) -> None:
+    con.execute(f"delete from {info}.{BUCKETS} where table_schema = ? and table_name = ?", [schema, table])
+
+
 def forget_others(con: duckdb.DuckDBPyConnection, info: str, tables: list[tuple[str, str]]) -> None:
     """Drop the buckets of every table but these (the tables now written bucket by bucket)."""
     kept = set(tables)
@@ -62,9 +66,7 @@ def forget_others(con: duckdb.DuckDBPyConnection, info: str, tables: list[tuple[
         f"select distinct table_schema, table_name from {info}.{BUCKETS}"
     ).fetchall():
         if (schema, table) not in kept:
-            con.execute(
-                f"delete from {info}.{BUCKETS} where table_schema = ? and table_name = ?", [schema, table]
-            )
+            _forget(con, info, schema, table)
 
 
 def record(
@@ -76,7 +78,7 @@ def record(
     table: str,
 ) -> None:
     """The buckets of a table just written whole into the serving file (`served`, its quoted name there)."""
-    con.execute(f"delete from {info}.{BUCKETS} where table_schema = ? and table_name = ?", [schema, table])
+    _forget(con, info, schema, table)
     con.execute(f"insert into {info}.{BUCKETS} {_bucket_sql(served, cols, schema, table)}")
 
 
@@ -115,7 +117,7 @@ def update(
         copied = con.execute(
             f"insert into {served} select t.* from {source} as t semi join {changed} as c on {same_bucket}"
         ).fetchall()[0][0]
-        con.execute(f"delete from {info}.{BUCKETS} where table_schema = ? and table_name = ?", key)
+        _forget(con, info, schema, table)
         con.execute(f"insert into {info}.{BUCKETS} select * from {new}")
         con.execute(f"drop table {new}")
         con.execute(f"drop table {changed}")
