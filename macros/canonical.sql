@@ -57,6 +57,9 @@
     left join {{ event_map }} as {{ alias }}
         on
             {{ alias }}.source_vendor = '{{ vendor }}'
+            {#- (a condition on the seed alone, so the join compares each event with the vendor's exact and
+                prefix rows only, not its `structured` ones: Leanplum's 65 rows -> 25) #}
+            and {{ alias }}.match_type in ('exact', 'prefix')
             and (
                 ({{ alias }}.match_type = 'exact' and {{ alias }}.source_event = {{ name_expr }})
                 or (
