@@ -287,3 +287,17 @@
         else {{ expr }}
     end
 {%- endmacro %}
+
+{#- One row for each integer from `low` to `high`, both included: a set-returning expression in a select list,
+    which repeats the row's other columns for each integer. -#}
+{% macro unnest_integers(low, high) -%}
+    {{ return(adapter.dispatch('unnest_integers', 'engagement')(low, high)) }}
+{%- endmacro %}
+
+{% macro default__unnest_integers(low, high) -%}
+    unnest(generate_series({{ low }}, {{ high }}))
+{%- endmacro %}
+
+{% macro spark__unnest_integers(low, high) -%}
+    explode(sequence({{ low }}, {{ high }}))
+{%- endmacro %}
