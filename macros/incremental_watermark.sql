@@ -38,8 +38,7 @@
 {% macro fact_watermark() -%}
     {%- if not execute -%}{{ return(none) }}{%- endif -%}
     {#- the fact's relation from the graph (its configured schema and alias), not a name pasted together; a ref
-        here would make every windowed test depend on the fact. Looked up by its id: a loop over the graph's
-        nodes cost each windowed test more than its query. -#}
+        here would make every windowed test depend on the fact. Looked up by its id, the graph's key. -#}
     {%- set node = graph.nodes.get('model.engagement.fct_engagement_events') -%}
     {%- if node is none -%}
         {{ return(none) }}
