@@ -83,8 +83,8 @@ def test_duckdb_enforces_the_declared_constraints_and_the_test_reads_what_it_doe
         # ... and a value its accepted values do not list
         with pytest.raises(duckdb.ConstraintException, match="CHECK"):
             con.execute("update marts.dim_contacts set subscription_state = 'maybe'")
-        # ... and an e-mail that is not a lower-case SHA-256 hex: a clear-text address, or upper-case hex
-        for email in ("ann@example.com", "AB" * 32):
+        # ... and an e-mail that is not a lower-case SHA-256 hex: a clear-text address, upper-case hex, a letter past f
+        for email in ("ann@example.com", "AB" * 32, "0g" * 32):
             with pytest.raises(duckdb.ConstraintException, match="CHECK"):
                 con.execute(
                     "update marts.fct_engagement_events set email_sha256 = ?"
@@ -108,6 +108,8 @@ def test_duckdb_enforces_the_declared_constraints_and_the_test_reads_what_it_doe
         con.execute(
             "update seeds.engagement_event_types set event_category = 'misc' where event_type = 'opened'"
         )
+        # a bounce-code range int_apsis__events would list as 99,000 codes
+        con.execute("update seeds.apsis_bounce_codes set code_to = 99999 where code_from = 1000")
 
     env = {**os.environ, "ENGAGEMENT_DUCKDB": str(warehouse), "DBT_PROFILES_DIR": str(REPO)}
     result = subprocess.run(
@@ -124,6 +126,7 @@ def test_duckdb_enforces_the_declared_constraints_and_the_test_reads_what_it_doe
     }
     assert status.pop("contract_constraints_dim_contacts_") == ("fail", 2)
     assert status.pop("contract_constraints_engagement_event_types_") == ("fail", 1)
+    assert status.pop("contract_constraints_apsis_bounce_codes_") == ("fail", 1)
     # the other marts enforce their constraints: their tests read nothing and pass; the other seeds pass
     assert status and all(s == ("pass", 0) for s in status.values()), status
     nodes = json.loads((tmp_path / "target" / "manifest.json").read_text())["nodes"].values()
@@ -138,7 +141,7 @@ def test_duckdb_enforces_the_declared_constraints_and_the_test_reads_what_it_doe
     failing = {
         n["name"]: n["compiled_code"]
         for n in nodes
-        if n["name"] in ("contract_constraints_dim_contacts_", "contract_constraints_engagement_event_types_")
+        if n["name"].startswith("contract_constraints_") and n["name"] not in status
     }
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute(failing["contract_constraints_engagement_event_types_"]).fetchall() == [
@@ -157,6 +160,9 @@ def test_duckdb_enforces_the_declared_constraints_and_the_test_reads_what_it_doe
                 1,
             ),
             ("vendors", "not_null", 1),
+        ]
+        assert con.execute(failing["contract_constraints_apsis_bounce_codes_"]).fetchall() == [
+            ("code_to", "check code_to between code_from and code_from + 9999", 1)
         ]
     assert len(seeds) == 4 and compiled.keys() == status.keys() - seeds
     assert all("where 1 = 0" in sql and " from counted" not in sql for sql in compiled.values())
